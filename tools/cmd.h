@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The strata command: one file per command group, one entry point each. */
+#ifndef STRATA_TOOLS_CMD_H
+#define STRATA_TOOLS_CMD_H
+
+#include <stdbool.h>
+
+/*
+ * A command gets argv with argv[0] = its own name ("init" for
+ * `strata store init`) and returns the process exit status: 0 success,
+ * 1 failure (message already printed as "strata: <what>: <why>"), 2 usage.
+ */
+typedef int (*cmd_fn)(int argc, char **argv);
+
+struct cmd {
+	const char *name;
+	cmd_fn fn;
+	const char *summary;
+};
+
+/* Find and run argv[0] in a NULL-terminated table, or print usage. */
+int cmd_dispatch(const char *group, const struct cmd *table, int argc, char **argv);
+
+/* Print "strata: <fmt>" to stderr. */
+void cmd_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The store path: --store/-S option, $STRATA_STORE, else <state dir>/store.img. */
+const char *cmd_store_path(const char *opt);
+
+int cmd_store(int argc, char **argv);  /* strata store init|info */
+int cmd_fsck(int argc, char **argv);   /* strata fsck */
+
+#endif
