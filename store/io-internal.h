@@ -36,6 +36,10 @@ struct sio_opts {
 enum sio_op {
 	SIO_READ = 0,
 	SIO_WRITE = 1,
+	/* Never in a caller's request: the fault hook sees sio_sync()'s
+	 * fdatasync completions with this op (buf NULL, off 0, len 0), so tests
+	 * can fail a sync too. */
+	SIO_SYNC = 2,
 };
 
 struct sio_req {

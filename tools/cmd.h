@@ -29,5 +29,6 @@ const char *cmd_store_path(const char *opt);
 
 int cmd_store(int argc, char **argv);  /* strata store init|info */
 int cmd_fsck(int argc, char **argv);   /* strata fsck */
+int cmd_bench(int argc, char **argv);  /* strata bench (tools/cmd_bench.c) */
 
 #endif

@@ -10,6 +10,9 @@
 #include "tools/cmd.h"
 
 static const struct cmd top_cmds[] = {
+	{ "store", cmd_store, "create or describe a store (init, info)" },
+	{ "fsck", cmd_fsck, "check a store's consistency and every record's checksum" },
+	{ "bench", cmd_bench, "compare rootfs backends (see strata-bench(1))" },
 	{ NULL, NULL, NULL },
 };
 
@@ -67,6 +70,35 @@ int main(int argc, char **argv)
 	if (argc > 1 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))) {
 		printf("strata %s\n", PACKAGE_VERSION);
 		return 0;
+	}
+	/* Global options come before the command. */
+	while (argc > 1 && !strncmp(argv[1], "--", 2)) {
+		const char *val = NULL, *name = argv[1];
+		const char *eq = strchr(name, '=');
+		size_t n = eq ? (size_t)(eq - name) : strlen(name);
+
+		if (n == 11 && !strncmp(name, "--state-dir", n)) {
+			val = eq ? eq + 1 : argc > 2 ? argv[2] : NULL;
+			if (!val || !*val) {
+				cmd_err("--state-dir needs a directory");
+				return 2;
+			}
+			setenv("STRATA_STATE_DIR", val, 1);
+		} else if (n == 7 && !strncmp(name, "--store", n)) {
+			val = eq ? eq + 1 : argc > 2 ? argv[2] : NULL;
+			if (!val || !*val) {
+				cmd_err("--store needs a path");
+				return 2;
+			}
+			setenv("STRATA_STORE", val, 1);
+		} else if (!strcmp(name, "--help")) {
+			break;
+		} else {
+			cmd_err("unknown option '%s' (see 'strata help')", name);
+			return 2;
+		}
+		argc -= eq ? 1 : 2;
+		argv += eq ? 1 : 2;
 	}
 	return cmd_dispatch(NULL, top_cmds, argc - 1, argv + 1);
 }

@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+
 #include "strata/util.h"
 
 static void test_parse_size_units(void **state)

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Regular file data: open (copy-up when opened for writing), create, read
+ * (spliced from the layer's fd when it has one), write, fsync, fallocate,
+ * lseek.  Lower data never changes, so pages stay cached (keep_cache); all
+ * changes go through this mount, which keeps the kernel's cache current. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs/fs-internal.h"
+
+struct fs_fh {
+	struct layer_file *lf;
+};
+
+int fs_create_file(fuse_req_t req, struct fs *fs, struct fs_inode *dir,
+		   const char *name, mode_t mode, int flags,
+		   struct fuse_entry_param *e, int *fd);
+
+static struct fs_fh *fh(struct fuse_file_info *fi)
+{
+	return (struct fs_fh *)(uintptr_t)fi->fh;
+}
+
+int fs_file_fd(struct fuse_file_info *fi)
+{
+	struct fs_fh *h = fi ? fh(fi) : NULL;
+
+	return h && h->lf ? h->lf->fd : -1;
+}
+
+static void reply_open(fuse_req_t req, struct fuse_file_info *fi,
+		       struct fs_fh *h)
+{
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		h->lf->layer->ops->close(h->lf);
+		free(h);
+	}
+}
+
+void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_from_req(req);
+	struct fs_inode *n = fs_inode_from_id(fs, ino);
+	bool wr = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+	char path[PATH_MAX];
+	struct fs_fh *h;
+	struct layer *l;
+	int ret = 0;
+
+	if (wr) {
+		if (fs->upper_fd < 0) {
+			fuse_reply_err(req, EROFS);
+			return;
+		}
+		pthread_rwlock_rdlock(&fs->rename_lock);
+		ret = fs_copy_up(fs, n);
+		pthread_rwlock_unlock(&fs->rename_lock);
+	}
+	if (!ret)
+		ret = fs_inode_path(fs, n, NULL, path, sizeof(path));
+	h = calloc(1, sizeof(*h));
+	if (!h && !ret)
+		ret = -ENOMEM;
+	if (!ret) {
+		/* Written data goes to the upper only, whatever a racing
+		 * lookup left in the node. */
+		l = fs->layers[wr ? 0 : fs_inode_top(n)];
+		ret = l->ops->open(l, path,
+				   fi->flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW),
+				   &h->lf);
+	}
+	if (ret) {
+		free(h);
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	reply_open(req, fi, h);
+}
+
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_from_req(req);
+	struct fuse_entry_param e;
+	struct fs_fh *h;
+	int ret, fd = -1;
+
+	h = calloc(1, sizeof(*h));
+	if (h)
+		h->lf = calloc(1, sizeof(*h->lf));
+	if (!h || !h->lf) {
+		if (h)
+			free(h);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ret = fs_create_file(req, fs, fs_inode_from_id(fs, parent), name, mode,
+			     fi->flags, &e, &fd);
+	if (ret) {
+		free(h->lf);
+		free(h);
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	h->lf->layer = fs->layers[0];
+	h->lf->fd = fd;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->keep_cache = 1;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		fs_inode_forget(fs, fs_inode_from_id(fs, e.ino), 1);
+		close(fd);
+		free(h->lf);
+		free(h);
+	}
+}
+
+void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	struct layer_file *lf = fh(fi)->lf;
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+	char *buf;
+	ssize_t n;
+
+	if (lf->fd >= 0) {
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = lf->fd;
+		bv.buf[0].pos = off;
+		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+		return;
+	}
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = lf->layer->ops->read(lf, buf, size, off);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+void fs_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
+		     off_t off, struct fuse_file_info *fi)
+{
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	ssize_t n;
+
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = fh(fi)->lf->fd;
+	out.buf[0].pos = off;
+	n = fuse_buf_copy(&out, in, 0);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	/* Closing a duplicate releases POSIX locks and reports deferred
+	 * write errors of the underlying filesystem, as close() would. */
+	int fd = dup(fh(fi)->lf->fd);
+	int ret = fd < 0 ? errno : (close(fd) ? errno : 0);
+
+	fuse_reply_err(req, ret);
+}
+
+void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_fh *h = fh(fi);
+
+	h->lf->layer->ops->close(h->lf);
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_from_req(req);
+	int fd = fh(fi)->lf->fd, ret = 0;
+
+	if (fs->cfg.fsync && fd >= 0 && (datasync ? fdatasync(fd) : fsync(fd)))
+		ret = errno;
+	fuse_reply_err(req, ret);
+}
+
+void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		     off_t length, struct fuse_file_info *fi)
+{
+	int fd = fh(fi)->lf->fd;
+
+	if (fd < 0 || fallocate(fd, mode, offset, length))
+		fuse_reply_err(req, fd < 0 ? EBADF : errno);
+	else
+		fuse_reply_err(req, 0);
+}
+
+void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		 struct fuse_file_info *fi)
+{
+	int fd = fh(fi)->lf->fd;
+	off_t r = fd < 0 ? -1 : lseek(fd, off, whence);
+
+	if (r < 0)
+		fuse_reply_err(req, fd < 0 ? ENOTSUP : errno);
+	else
+		fuse_reply_lseek(req, r);
+}

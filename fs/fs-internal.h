@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef STRATA_FS_INTERNAL_H
+#define STRATA_FS_INTERNAL_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "strata/fs.h"
+#include "strata/log.h"
+
+/*
+ * Layers.  Index 0 is the upper directory (absent on a read-only mount),
+ * 1..n are the lowers, top first.  A directory's presence across layers is a
+ * 64-bit mask (bit i = layer i), which limits a mount to FS_MAX_LAYERS
+ * lowers.  Paths handed to layer ops are relative to the layer root ("."
+ * is the root) and never start with '/'.
+ */
+struct layer;
+
+enum layer_kind {
+	LAYER_ABSENT = 0, /* nothing under that name in this layer */
+	LAYER_ENTRY,	  /* a real entry; *st is filled */
+	LAYER_WHITEOUT,	  /* char 0/0 device or a ".wh.<name>" sibling */
+};
+
+/* Called for each readdir entry; return non-zero to stop. */
+typedef int (*layer_dirent_fn)(void *arg, const char *name, ino_t ino,
+			       unsigned char d_type, enum layer_kind kind);
+
+/* An open file of a layer: fd >= 0 when the data is a plain host file, so
+ * it can be spliced; backends without a host fd set fd = -1 and serve read(). */
+struct layer_file {
+	struct layer *layer;
+	int fd;
+	void *priv;
+};
+
+/*
+ * One backend of a read-only layer: the host-directory layer (fs/layer_dir.c,
+ * also used to read the upper) now, the store-backed layer later.  All ops
+ * return 0 / a length on success and -errno on failure; they never reply
+ * to FUSE and never change the layer.
+ */
+struct layer_ops {
+	const char *name;
+	/* What is at path: *kind, and *st for LAYER_ENTRY (lstat semantics).
+	 * Whiteouts: char 0/0, and ".wh.<name>" next to an absent name. */
+	int (*lookup)(struct layer *l, const char *path, struct stat *st,
+		      enum layer_kind *kind);
+	/* 1 if the directory at path is opaque (overlay.opaque xattr "y" or a
+	 * ".wh..wh..opq" entry), 0 if not. */
+	int (*is_opaque)(struct layer *l, const char *path);
+	/* Every entry of the directory except "." and ".."; ".wh.<x>" files
+	 * come out as whiteouts named <x>, ".wh..wh..opq" is skipped. */
+	int (*readdir)(struct layer *l, const char *path, layer_dirent_fn fn,
+		       void *arg);
+	int (*open)(struct layer *l, const char *path, int flags,
+		    struct layer_file **out);
+	ssize_t (*read)(struct layer_file *f, void *buf, size_t size, off_t off);
+	void (*close)(struct layer_file *f);
+	ssize_t (*readlink)(struct layer *l, const char *path, char *buf,
+			    size_t size);
+	ssize_t (*listxattr)(struct layer *l, const char *path, char *buf,
+			     size_t size);
+	ssize_t (*getxattr)(struct layer *l, const char *path, const char *name,
+			    void *buf, size_t size);
+	int (*statfs)(struct layer *l, struct statvfs *st);
+	void (*destroy)(struct layer *l);
+};
+
+struct layer {
+	const struct layer_ops *ops;
+	unsigned index; /* 0 = upper */
+	int root_fd;	/* host-directory backends: O_PATH|O_DIRECTORY root */
+	dev_t dev;
+	char *path;
+};
+
+/* fs/layer_dir.c: a host directory as a layer. */
+int layer_dir_create(const char *path, unsigned index, struct layer **out);
+void layer_destroy(struct layer *l);
+
+/*
+ * Inodes.  Identity is (layer, device, inode in that layer) of the object's
+ * topmost copy when the node is created; lower hardlinks therefore share one
+ * node.  The st_ino strata reports is fixed for a node's lifetime and
+ * derived from the layers: layer index in the top 8 bits, the layer's
+ * st_ino below (upper: index 0, so upper files keep their own st_ino).
+ * A directory with lower content reports its topmost lower copy's number
+ * whether or not it has been copied up, so directory numbers never change;
+ * a copied-up non-directory keeps its lower number while the node lives and
+ * reports the upper's after a remount (no origin xattr is written yet).
+ * Unique as long as each layer is one filesystem with inode numbers below
+ * 2^56; stable across remounts for everything else.
+ *
+ * Lock order (outer first):
+ *   1. fs->rename_lock (rwlock): write for rename, read for every other
+ *      change of the upper (create, link, unlink, rmdir, setattr, xattr
+ *      changes, open for writing), so that paths built from parent
+ *      pointers stay valid while an operation uses them.
+ *   2. fs_inode.lock: at most one at a time.  Copy-up holds it while it
+ *      builds the node's upper copy, after copying up the parents (each
+ *      under its own lock, released before the child's is taken); other
+ *      holders only read or update layers/opaque.
+ *   3. fs->table_lock (leaf: nothing is locked while it is held).
+ * Names within one directory need no strata lock: the kernel holds the
+ * parent's i_rwsem exclusively around create, link, unlink, rmdir and
+ * rename, and shared around lookup and readdir.  Reads of file data take
+ * no lock at all.
+ */
+/* Another name of a hardlinked node; holds a ref on parent. */
+struct fs_alias {
+	struct fs_alias *next;
+	struct fs_inode *parent;
+	char *name;
+};
+
+struct fs_inode {
+	/* identity; set at creation, changed only by fs_inode_rekey() */
+	struct fs_inode *hnext;	 /* table_lock */
+	unsigned key_layer;	 /* table_lock */
+	dev_t key_dev;		 /* table_lock */
+	ino_t key_ino;		 /* table_lock */
+	uint64_t st_ino;	 /* immutable */
+	mode_t type;		 /* S_IFMT bits, immutable */
+
+	/* namespace; protected by table_lock */
+	struct fs_inode *parent; /* holds a ref; NULL for the root */
+	char *name;
+	struct fs_alias *aliases; /* other names of a hardlinked non-dir */
+	uint64_t nlookup; /* kernel lookup count */
+	uint64_t refs;	  /* children, open handles, in-flight ops */
+
+	/* state; protected by lock (lock order 2) */
+	pthread_mutex_t lock;
+	uint64_t layers;  /* bit i: present in layer i (dirs: every merged
+			   * layer; others: only the top copy's bit) */
+	bool opaque;      /* dir: the top copy hides everything below */
+};
+
+struct fs {
+	struct fs_config cfg;
+	struct layer *layers[FS_MAX_LAYERS + 1]; /* [0] upper or NULL */
+	unsigned nlayers;			  /* 1 + nlower */
+	int upper_fd;				  /* O_DIRECTORY, -1 if ro */
+	int work_fd;				  /* O_DIRECTORY, -1 if ro */
+	struct fuse_session *se;
+	double timeout;
+
+	pthread_rwlock_t rename_lock; /* lock order 1 */
+
+	pthread_mutex_t table_lock; /* lock order 3 (leaf) */
+	struct fs_inode **table;    /* table_lock */
+	size_t table_size;	    /* table_lock */
+	size_t table_count;	    /* table_lock */
+	struct fs_inode *root;
+
+	uint64_t tmp_seq; /* atomic: work directory names */
+};
+
+/* fs/inode.c */
+int fs_table_init(struct fs *fs);
+void fs_table_destroy(struct fs *fs);
+uint64_t fs_make_ino(unsigned layer, ino_t ino);
+/* Find or create the node for identity (layer, st) under parent/name; adds
+ * one to nlookup when lookup is true, else one ref.  *out holds that count. */
+int fs_inode_get(struct fs *fs, struct fs_inode *parent, const char *name,
+		 unsigned layer, const struct stat *st, uint64_t st_ino,
+		 uint64_t layers, bool opaque, bool lookup,
+		 struct fs_inode **out);
+struct fs_inode *fs_inode_from_id(struct fs *fs, fuse_ino_t id);
+fuse_ino_t fs_inode_id(struct fs *fs, struct fs_inode *n);
+void fs_inode_ref(struct fs *fs, struct fs_inode *n);
+void fs_inode_unref(struct fs *fs, struct fs_inode *n);
+void fs_inode_forget(struct fs *fs, struct fs_inode *n, uint64_t nlookup);
+/* Move n to a new identity (copy-up) and/or a new name (rename). */
+void fs_inode_rekey(struct fs *fs, struct fs_inode *n, unsigned layer,
+		    const struct stat *st);
+/* The upper object (layer 0, st) lost its last name: make its node
+ * unreachable by key, since the inode number can be reused. */
+void fs_inode_unhash(struct fs *fs, unsigned layer, const struct stat *st);
+void fs_inode_move(struct fs *fs, struct fs_inode *n,
+		   struct fs_inode *oldparent, const char *oldname,
+		   struct fs_inode *newparent, const char *newname);
+/* parent/name of the object (layer, st) was removed; gone: it was the last
+ * name, so its node must not be found again by an inode number reuse. */
+void fs_inode_drop_name(struct fs *fs, unsigned layer, const struct stat *st,
+			struct fs_inode *parent, const char *name, bool gone);
+struct fs_inode *fs_inode_find(struct fs *fs, unsigned layer,
+			       const struct stat *st);
+/* Path of n relative to the layer roots ("." for the root), or of n/name. */
+int fs_inode_path(struct fs *fs, struct fs_inode *n, const char *name,
+		  char *buf, size_t size);
+uint64_t fs_inode_layers(struct fs_inode *n);
+unsigned fs_inode_top(struct fs_inode *n);
+
+/* fs/lookup.c: the merged view of one name. */
+struct fs_entry {
+	unsigned top;	 /* layer of the visible copy */
+	uint64_t layers; /* dirs: merged layers; others: bit of top */
+	bool opaque;
+	bool lower_positive; /* some lower (below upper) has this name */
+	struct stat st;	 /* of the top copy */
+	uint64_t ino;	 /* st_ino to report: see struct fs_inode */
+};
+/* Resolve name in dir; -ENOENT when absent or whited out. */
+int fs_resolve(struct fs *fs, struct fs_inode *dir, const char *name,
+	       struct fs_entry *e);
+/* Lookup for FUSE: resolve + get node + fill attributes. */
+int fs_do_lookup(struct fs *fs, struct fs_inode *dir, const char *name,
+		 struct fuse_entry_param *e);
+int fs_getattr_node(struct fs *fs, struct fs_inode *n, struct stat *st);
+void fs_fix_attr(struct fs *fs, struct fs_inode *n, struct stat *st);
+/* Any lower layer below the upper in dir's mask holds name (entry or not
+ * whited out above)?  Decides whether removing name needs a whiteout. */
+int fs_lower_positive(struct fs *fs, struct fs_inode *dir, const char *name,
+		      bool *pos);
+
+/* fs/dir.c: merged directory listings. */
+struct fs_dirent {
+	char *name;
+	ino_t ino;
+	unsigned char type;
+};
+struct fs_dir {
+	struct fs_dirent *ents;
+	size_t n, cap;
+};
+int fs_dir_list(struct fs *fs, struct fs_inode *dir, struct fs_dir *d);
+void fs_dir_free(struct fs_dir *d);
+int fs_dir_is_empty(struct fs *fs, struct fs_inode *dir);
+
+/* fs/copyup.c */
+int fs_copy_up(struct fs *fs, struct fs_inode *n);
+/* Copy the whole merged subtree of a directory into the upper and make it
+ * opaque, so it no longer depends on lowers (used before renaming it). */
+int fs_copy_up_tree(struct fs *fs, struct fs_inode *n);
+
+/* fs/upper.c: primitives on the upper and work directories. */
+int fs_work_tmpname(struct fs *fs, char *buf, size_t size);
+int fs_upper_whiteout(struct fs *fs, const char *path);
+int fs_upper_set_opaque(struct fs *fs, const char *path);
+int fs_upper_remove_tree(struct fs *fs, int dirfd, const char *name);
+/* Remove the whiteouts in an upper directory; strict: -ENOTEMPTY when it
+ * holds anything else. */
+int fs_upper_clear_whiteouts(struct fs *fs, const char *path, bool strict);
+/* Put work/tmp at upper path: replaces a whiteout there (exchange + remove
+ * for directories), fails with EEXIST on anything else. */
+int fs_upper_install(struct fs *fs, const char *tmp, const char *path,
+		     bool is_dir);
+int fs_upper_entry(struct fs *fs, const char *path, struct stat *st,
+		   enum layer_kind *kind);
+int fs_set_owner(struct fs *fs, int dirfd, const char *name, uid_t uid,
+		 gid_t gid, int flags);
+
+/* fs/xattr.c */
+bool fs_xattr_private(const char *name);
+int fs_copy_xattrs(struct fs *fs, struct layer *l, const char *path,
+		   int dst_dirfd, const char *dst_name);
+extern const char *const fs_opaque_xattrs[];
+
+/* The FUSE handlers, split by file: fs/ops.c (session, init, statfs),
+ * fs/node_ops.c (lookup, getattr, setattr, names), fs/file.c (data),
+ * fs/dir.c (readdir), fs/xattr.c (xattrs). */
+struct fs *fs_from_req(fuse_req_t req);
+void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void fs_op_forget_multi(fuse_req_t req, size_t count,
+			struct fuse_forget_data *forgets);
+void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		   int to_set, struct fuse_file_info *fi);
+void fs_op_readlink(fuse_req_t req, fuse_ino_t ino);
+void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		 mode_t mode, dev_t rdev);
+void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		 mode_t mode);
+void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		   const char *name);
+void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		const char *newname);
+void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  fuse_ino_t newparent, const char *newname, unsigned int flags);
+void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		  mode_t mode, struct fuse_file_info *fi);
+void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void fs_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf,
+		     off_t off, struct fuse_file_info *fi);
+void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi);
+void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		     off_t length, struct fuse_file_info *fi);
+void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		 struct fuse_file_info *fi);
+void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi);
+void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi);
+void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi);
+void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		    struct fuse_file_info *fi);
+void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    const char *value, size_t size, int flags);
+void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		    size_t size);
+void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+/* Helpers shared by the handlers. */
+void fs_reply_entry(fuse_req_t req, struct fs *fs, int err,
+		    struct fuse_entry_param *e);
+
+#endif

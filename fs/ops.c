@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The FUSE session: setting up layers, the ops table, init and statfs. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fs/fs-internal.h"
+
+#define MAX_IO (1U << 20)
+
+static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fs *fs = userdata;
+
+	conn->max_write = MAX_IO;
+	conn->max_read = MAX_IO;
+	conn->max_readahead = MAX_IO;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	if (fs->upper_fd >= 0 && (conn->capable & FUSE_CAP_SPLICE_READ))
+		conn->want |= FUSE_CAP_SPLICE_READ;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* The daemon writes as root, which would keep set-id bits: let the
+	 * kernel clear them with an explicit setattr. */
+	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+	/* Page cache stays consistent without writeback caching: every
+	 * change comes through this mount. */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fs_from_req(req);
+	struct layer *l = fs->layers[0] ? fs->layers[0] : fs->layers[1];
+	struct statvfs st;
+	int ret = l->ops->statfs(l, &st);
+
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_statfs(req, &st);
+}
+
+static const struct fuse_lowlevel_ops fs_ops = {
+	.init = fs_op_init,
+	.lookup = fs_op_lookup,
+	.forget = fs_op_forget,
+	.forget_multi = fs_op_forget_multi,
+	.getattr = fs_op_getattr,
+	.setattr = fs_op_setattr,
+	.readlink = fs_op_readlink,
+	.mknod = fs_op_mknod,
+	.mkdir = fs_op_mkdir,
+	.symlink = fs_op_symlink,
+	.link = fs_op_link,
+	.unlink = fs_op_unlink,
+	.rmdir = fs_op_rmdir,
+	.rename = fs_op_rename,
+	.open = fs_op_open,
+	.create = fs_op_create,
+	.read = fs_op_read,
+	.write_buf = fs_op_write_buf,
+	.flush = fs_op_flush,
+	.release = fs_op_release,
+	.fsync = fs_op_fsync,
+	.fallocate = fs_op_fallocate,
+	.lseek = fs_op_lseek,
+	.opendir = fs_op_opendir,
+	.readdir = fs_op_readdir,
+	.readdirplus = fs_op_readdirplus,
+	.releasedir = fs_op_releasedir,
+	.fsyncdir = fs_op_fsyncdir,
+	.statfs = fs_op_statfs,
+	.setxattr = fs_op_setxattr,
+	.getxattr = fs_op_getxattr,
+	.listxattr = fs_op_listxattr,
+	.removexattr = fs_op_removexattr,
+};
+
+static int open_dir(const char *path, int *fd)
+{
+	*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0) {
+		int ret = -errno;
+
+		log_err("%s: %s", path, strerror(errno));
+		return ret;
+	}
+	return 0;
+}
+
+/* workdir/work, as kernel overlayfs names it, emptied: what a crash left
+ * there are half-built objects that never became visible. */
+static int open_work(struct fs *fs)
+{
+	struct dirent *de;
+	DIR *d;
+	int wfd, ret;
+
+	if (mkdir(fs->cfg.workdir, 0700) && errno != EEXIST)
+		return -errno;
+	ret = open_dir(fs->cfg.workdir, &wfd);
+	if (ret)
+		return ret;
+	if (mkdirat(wfd, "work", 0700) && errno != EEXIST) {
+		ret = -errno;
+		close(wfd);
+		return ret;
+	}
+	fs->work_fd = openat(wfd, "work", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(wfd);
+	if (fs->work_fd < 0)
+		return -errno;
+	d = fdopendir(openat(fs->work_fd, ".", O_RDONLY | O_DIRECTORY |
+						       O_CLOEXEC));
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			fs_upper_remove_tree(fs, fs->work_fd, de->d_name);
+	closedir(d);
+	return 0;
+}
+
+/* The root's merged layers: upper first, down to an opaque one. */
+static int root_layers(struct fs *fs)
+{
+	uint64_t mask = 0;
+
+	for (unsigned i = 0; i < fs->nlayers; i++) {
+		struct layer *l = fs->layers[i];
+		int r;
+
+		if (!l)
+			continue;
+		mask |= 1ULL << i;
+		r = l->ops->is_opaque(l, ".");
+		if (r < 0)
+			return r;
+		if (r)
+			break;
+	}
+	fs->root->layers = mask;
+	return 0;
+}
+
+static int fs_setup(struct fs *fs)
+{
+	struct stat ust, wst;
+	int ret;
+
+	fs->upper_fd = fs->work_fd = -1;
+	fs->timeout = fs->cfg.timeout;
+	pthread_rwlock_init(&fs->rename_lock, NULL);
+	ret = fs_table_init(fs);
+	if (ret)
+		return ret;
+	fs->nlayers = 1 + (unsigned)fs->cfg.nlower;
+	if (fs->cfg.upperdir) {
+		ret = layer_dir_create(fs->cfg.upperdir, 0, &fs->layers[0]);
+		if (!ret)
+			ret = open_dir(fs->cfg.upperdir, &fs->upper_fd);
+		if (ret)
+			return ret;
+		ret = open_work(fs);
+		if (ret)
+			return ret;
+		if (fstat(fs->upper_fd, &ust) || fstat(fs->work_fd, &wst))
+			return -errno;
+		if (ust.st_dev != wst.st_dev) {
+			log_err("upperdir and workdir must be on the same filesystem");
+			return -EXDEV;
+		}
+	}
+	for (size_t i = 0; i < fs->cfg.nlower; i++) {
+		ret = layer_dir_create(fs->cfg.lowerdirs[i], (unsigned)i + 1,
+				       &fs->layers[i + 1]);
+		if (ret)
+			return ret;
+	}
+	return root_layers(fs);
+}
+
+static void fs_teardown(struct fs *fs)
+{
+	for (unsigned i = 0; i <= FS_MAX_LAYERS; i++)
+		layer_destroy(fs->layers[i]);
+	if (fs->upper_fd >= 0)
+		close(fs->upper_fd);
+	if (fs->work_fd >= 0)
+		close(fs->work_fd);
+	fs_table_destroy(fs);
+	pthread_rwlock_destroy(&fs->rename_lock);
+}
+
+int fs_run(const struct fs_config *cfg)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config *lc = NULL;
+	struct fs fs;
+	char opt[64];
+	int ret;
+
+	memset(&fs, 0, sizeof(fs));
+	fs.cfg = *cfg;
+	umask(0); /* modes from the kernel are already masked */
+	ret = fs_setup(&fs);
+	if (ret)
+		goto out;
+	snprintf(opt, sizeof(opt), "-omax_read=%u", MAX_IO);
+	if (fuse_opt_add_arg(&args, "strata-fuse") ||
+	    fuse_opt_add_arg(&args, opt) ||
+	    fuse_opt_add_arg(&args, "-osubtype=strata,fsname=strata") ||
+	    (cfg->fuse_opts && *cfg->fuse_opts &&
+	     (fuse_opt_add_arg(&args, "-o") ||
+	      fuse_opt_add_arg(&args, cfg->fuse_opts))) ||
+	    (cfg->debug && fuse_opt_add_arg(&args, "-d"))) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	fs.se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
+	if (!fs.se) {
+		log_err("cannot create the FUSE session (bad mount option?)");
+		ret = -EINVAL;
+		goto out;
+	}
+	if (fuse_set_signal_handlers(fs.se)) {
+		ret = -EIO;
+		goto out_session;
+	}
+	if (fuse_session_mount(fs.se, cfg->mountpoint)) {
+		ret = -EIO;
+		goto out_signals;
+	}
+	if (fuse_daemonize(cfg->foreground || cfg->debug)) {
+		ret = -EIO;
+		goto out_unmount;
+	}
+	lc = fuse_loop_cfg_create();
+	if (!lc) {
+		ret = -ENOMEM;
+		goto out_unmount;
+	}
+	fuse_loop_cfg_set_clone_fd(lc, 0);
+	fuse_loop_cfg_set_max_threads(lc, cfg->max_threads ? cfg->max_threads :
+							     16);
+	fuse_loop_cfg_set_idle_threads(lc, 4);
+	ret = fuse_session_loop_mt(fs.se, lc) ? -EIO : 0;
+	fuse_loop_cfg_destroy(lc);
+out_unmount:
+	fuse_session_unmount(fs.se);
+out_signals:
+	fuse_remove_signal_handlers(fs.se);
+out_session:
+	fuse_session_destroy(fs.se);
+out:
+	fuse_opt_free_args(&args);
+	fs_teardown(&fs);
+	return ret;
+}

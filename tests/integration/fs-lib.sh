@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Helpers for the strata-fuse scripts (3NN-fs-*.sh), after lib.sh.
+
+need_root
+need_cmd fusermount3 mountpoint
+[ -e /dev/fuse ] || skip "/dev/fuse is missing"
+command -v strata-fuse >/dev/null 2>&1 || fail "strata-fuse not built"
+
+# strata_mount OPTIONS MNT: run strata-fuse in the foreground (so that its
+# PID is known and cleanup can end it) and wait until the mount is up.
+strata_mount() {
+	strata-fuse -f -o "$1" "$2" 2>>"$TEST_TMP/strata-fuse.log" &
+	_fs_pid=$!
+	track_pid "$_fs_pid"
+	track_mount "$2"
+	for _ in $(seq 100); do
+		grep -q " $2 fuse.strata " /proc/mounts && return 0
+		kill -0 "$_fs_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat "$TEST_TMP/strata-fuse.log" >&2
+	fail "strata-fuse did not mount $2"
+}
+
+# strata_umount MNT: unmount and wait for the daemon to exit cleanly.
+strata_umount() {
+	fusermount3 -u "$1" || fail "fusermount3 -u $1 failed"
+	for _ in $(seq 100); do
+		kill -0 "$_fs_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	wait "$_fs_pid" || {
+		_rc=$?
+		tail -n 40 "$TEST_TMP/strata-fuse.log" >&2
+		fail "strata-fuse exited with $_rc"
+	}
+}
+
+# kernel_mount LOWERS UPPER WORK MNT
+kernel_mount() {
+	mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" ||
+		skip "kernel overlayfs cannot mount here"
+	track_mount "$4"
+}
+
+fsdiff_bin() {
+	echo "$STRATA_BUILDDIR/tests/integration/fsdiff"
+}

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* fuse-overlayfs compatible option parsing and id mapping (fs/opts.c). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "strata/fs.h"
+#include "strata/log.h"
+
+static void quiet(enum strata_log_level lvl, const char *line, void *arg)
+{
+	(void)lvl;
+	(void)line;
+	(void)arg;
+}
+
+static void test_podman_line(void **state)
+{
+	struct fs_config c;
+
+	fs_config_init(&c);
+	assert_int_equal(fs_config_parse_opts(&c,
+		"lowerdir=/l/a:/l/b::/l/c,upperdir=/u,workdir=/w,context=\"system_u:object_r:container_file_t:s0\",nodev,fsync=0"), 0);
+	assert_int_equal(c.nlower, 3);
+	assert_string_equal(c.lowerdirs[0], "/l/a");
+	assert_string_equal(c.lowerdirs[2], "/l/c");
+	assert_string_equal(c.upperdir, "/u");
+	assert_string_equal(c.workdir, "/w");
+	assert_false(c.fsync);
+	assert_string_equal(c.fuse_opts,
+		"context=\"system_u:object_r:container_file_t:s0\",nodev");
+	fs_config_release(&c);
+}
+
+static void test_flags_and_ignored(void **state)
+{
+	struct fs_config c;
+
+	fs_config_init(&c);
+	assert_true(c.fsync);
+	assert_int_equal(fs_config_parse_opts(&c,
+		"lowerdir=/a,squash_to_root,noacl,redirect_dir=off,fast_ino=1,timeout=5,squash_to_uid=7"), 0);
+	assert_true(c.squash_to_root);
+	assert_true(c.noacl);
+	assert_int_equal((int)c.squash_uid, 7);
+	assert_int_equal((int)c.squash_gid, -1);
+	assert_true(c.timeout == 5);
+	assert_null(c.fuse_opts);
+	fs_config_release(&c);
+}
+
+static void test_escaped_comma(void **state)
+{
+	struct fs_config c;
+
+	fs_config_init(&c);
+	assert_int_equal(fs_config_parse_opts(&c, "lowerdir=/a\\,b:/c"), 0);
+	assert_int_equal(c.nlower, 2);
+	assert_string_equal(c.lowerdirs[0], "/a,b");
+	fs_config_release(&c);
+}
+
+static void test_bad_values(void **state)
+{
+	struct fs_config c;
+
+	fs_config_init(&c);
+	assert_int_equal(fs_config_parse_opts(&c, "lowerdir="), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "fsync=maybe"), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "uidmapping=0:1000"), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "uidmapping=0:1000:0"), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "timeout=-1"), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "upperdir="), -EINVAL);
+	fs_config_release(&c);
+}
+
+static void test_idmap(void **state)
+{
+	struct fs_config c;
+
+	fs_config_init(&c);
+	assert_int_equal(fs_config_parse_opts(&c,
+		"uidmapping=0:100000:1000:1000:1000:1,gidmapping=0:200000:65536"), 0);
+	assert_int_equal(c.nuidmap, 2);
+	assert_int_equal(fs_id_to_container(c.uidmap, c.nuidmap, 100005), 5);
+	assert_int_equal(fs_id_to_container(c.uidmap, c.nuidmap, 1000), 1000);
+	assert_int_equal(fs_id_to_container(c.uidmap, c.nuidmap, 7), 65534);
+	assert_int_equal(fs_id_to_host(c.uidmap, c.nuidmap, 999), 100999);
+	assert_int_equal(fs_id_to_host(c.gidmap, c.ngidmap, 0), 200000);
+	assert_int_equal(fs_id_to_host(NULL, 0, 42), 42);
+	fs_config_release(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_podman_line),
+		cmocka_unit_test(test_flags_and_ignored),
+		cmocka_unit_test(test_escaped_comma),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_idmap),
+	};
+
+	strata_log_set_sink(quiet, NULL);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
