@@ -39,3 +39,4 @@ tests_bench_bench_chunker_LDADD = $(DEDUP_LIBS)
 # libFuzzer targets need clang; they are built by tests/fuzz/build.sh, not here.
 EXTRA_DIST += tests/fuzz/build.sh tests/fuzz/README tests/fuzz/fuzz_chunker.c \
 	tests/fuzz/fuzz_decompress.c
+include dedup/chunkstore.mk

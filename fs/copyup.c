@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fs/fs-internal.h"
@@ -99,11 +100,20 @@ out:
 	return ret;
 }
 
-/* Build a copy of the object at path in layer l as work/tmp. */
+enum copy_mode {
+	COPY_DATA,  /* everything */
+	COPY_META,  /* a metacopy: size and metadata, data stays below */
+	COPY_EMPTY, /* metadata only, size 0: the caller truncates to 0 */
+};
+
+/* Build a copy of the object at path in layer l as work/tmp; it reports
+ * st_ino ino from now on (FS_ORIGIN_XATTR). */
 static int copy_object(struct fs *fs, struct layer *l, const char *path,
-		       const struct stat *st, const char *tmp)
+		       const struct stat *st, const char *tmp, uint64_t ino,
+		       enum copy_mode mode)
 {
 	struct timespec ts[2] = { st->st_atim, st->st_mtim };
+	bool meta = mode == COPY_META;
 	char target[PATH_MAX];
 	ssize_t n;
 	int ret = 0, fd;
@@ -114,7 +124,10 @@ static int copy_object(struct fs *fs, struct layer *l, const char *path,
 			    O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return -errno;
-		ret = copy_data(l, path, fd, st->st_size);
+		if (meta)
+			ret = ftruncate(fd, st->st_size) ? -errno : 0;
+		else if (mode == COPY_DATA)
+			ret = copy_data(l, path, fd, st->st_size);
 		if (!ret && fs->cfg.fsync && fsync(fd))
 			ret = -errno;
 		close(fd);
@@ -148,6 +161,18 @@ static int copy_object(struct fs *fs, struct layer *l, const char *path,
 	ret = fs_copy_xattrs(fs, l, path, fs->work_fd, tmp);
 	if (ret)
 		goto err;
+	ret = fs_set_origin(fs, fs->work_fd, tmp, ino);
+	if (ret)
+		goto err;
+	if (meta) {
+		char p[PATH_MAX + 64];
+
+		snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", fs->work_fd, tmp);
+		if (lsetxattr(p, FS_METACOPY_XATTR, "", 0, 0)) {
+			ret = -errno;
+			goto err;
+		}
+	}
 	if (!S_ISLNK(st->st_mode) &&
 	    fchmodat(fs->work_fd, tmp, st->st_mode & 07777, 0)) {
 		ret = -errno;
@@ -175,19 +200,90 @@ static struct fs_inode *get_parent(struct fs *fs, struct fs_inode *n)
 	return p;
 }
 
+/* n's upper copy is a metacopy: copy the data in place (or, when the
+ * caller truncates it to 0 next, just truncate), then drop the marker (a
+ * crash in between leaves a valid metacopy), as the kernel does. */
+static int complete_data(struct fs *fs, struct fs_inode *n, bool empty)
+{
+	char path[PATH_MAX], p[PATH_MAX + 64];
+	enum layer_kind kind;
+	struct layer *l;
+	struct stat st;
+	int ret, fd;
+
+	pthread_mutex_lock(&n->lock);
+	if (!n->data_layer) {
+		ret = 0;
+		goto out;
+	}
+	l = fs->layers[n->data_layer];
+	ret = fs_inode_path(fs, n, NULL, path, sizeof(path));
+	if (!ret)
+		ret = l->ops->lookup(l, path, &st, &kind);
+	if (ret)
+		goto out;
+	if (kind != LAYER_ENTRY || !S_ISREG(st.st_mode)) {
+		log_err("%s: metacopy upper file without lower data", path);
+		ret = -EIO;
+		goto out;
+	}
+	fd = openat(fs->upper_fd, path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (empty)
+		ret = ftruncate(fd, 0) ? -errno : 0;
+	else
+		ret = copy_data(l, path, fd, st.st_size);
+	if (!ret && fs->cfg.fsync && fsync(fd))
+		ret = -errno;
+	close(fd);
+	if (ret)
+		goto out;
+	snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", fs->upper_fd, path);
+	if (lremovexattr(p, FS_METACOPY_XATTR) && errno != ENODATA) {
+		ret = -errno;
+		goto out;
+	}
+	n->data_layer = 0;
+out:
+	pthread_mutex_unlock(&n->lock);
+	return ret;
+}
+
+static int copy_up(struct fs *fs, struct fs_inode *n, enum copy_mode mode);
+
 int fs_copy_up(struct fs *fs, struct fs_inode *n)
+{
+	return copy_up(fs, n, COPY_DATA);
+}
+
+int fs_copy_up_meta(struct fs *fs, struct fs_inode *n)
+{
+	return copy_up(fs, n, fs->cfg.metacopy ? COPY_META : COPY_DATA);
+}
+
+int fs_copy_up_truncate(struct fs *fs, struct fs_inode *n)
+{
+	return copy_up(fs, n, COPY_EMPTY);
+}
+
+static int copy_up(struct fs *fs, struct fs_inode *n, enum copy_mode mode)
 {
 	char path[PATH_MAX], tmp[64];
 	struct fs_inode *parent;
 	enum layer_kind kind;
 	struct stat st, ust;
 	struct layer *l;
+	unsigned li = 0;
 	int ret;
 
 	if (fs->upper_fd < 0)
 		return -EROFS;
 	if (fs_inode_layers(n) & 1)
-		return 0;
+		return mode == COPY_META ? 0 :
+					   complete_data(fs, n, mode == COPY_EMPTY);
 	parent = get_parent(fs, n);
 	if (parent) {
 		ret = fs_copy_up(fs, parent);
@@ -196,8 +292,11 @@ int fs_copy_up(struct fs *fs, struct fs_inode *n)
 			return ret;
 	}
 	pthread_mutex_lock(&n->lock);
-	if (n->layers & 1)
-		goto out_ok;
+	if (n->layers & 1) {
+		pthread_mutex_unlock(&n->lock);
+		return mode == COPY_META ? 0 :
+					   complete_data(fs, n, mode == COPY_EMPTY);
+	}
 	ret = fs_inode_path(fs, n, NULL, path, sizeof(path));
 	if (ret)
 		goto out;
@@ -217,7 +316,13 @@ int fs_copy_up(struct fs *fs, struct fs_inode *n)
 	ret = fs_work_tmpname(fs, tmp, sizeof(tmp));
 	if (ret)
 		goto out;
-	ret = copy_object(fs, l, path, &st, tmp);
+	/* Hardlinks are copied whole: their names are linked to the copy,
+	 * which must hold the data (emptied, all names are truncated). */
+	if ((mode == COPY_META &&
+	     (!S_ISREG(st.st_mode) || st.st_nlink != 1 || !st.st_size)) ||
+	    (mode == COPY_EMPTY && !S_ISREG(st.st_mode)))
+		mode = COPY_DATA;
+	ret = copy_object(fs, l, path, &st, tmp, n->st_ino, mode);
 	if (ret)
 		goto out;
 	if (renameat2(fs->work_fd, tmp, fs->upper_fd, path, RENAME_NOREPLACE)) {
@@ -229,13 +334,16 @@ int fs_copy_up(struct fs *fs, struct fs_inode *n)
 		ret = -errno;
 		goto out;
 	}
+	li = l->index;
+	n->data_layer = mode == COPY_META ? li : 0;
 installed:
 	n->layers = S_ISDIR(ust.st_mode) ? (n->layers | 1) : 1;
 	pthread_mutex_unlock(&n->lock);
 	fs_inode_rekey(fs, n, 0, &ust);
+	/* After the unlock: linking copies up other names' parents. */
+	if (li && !S_ISDIR(st.st_mode) && st.st_nlink > 1)
+		fs_link_aliases(fs, li, path, &st, path);
 	return 0;
-out_ok:
-	ret = 0;
 out:
 	pthread_mutex_unlock(&n->lock);
 	return ret;
@@ -262,10 +370,10 @@ int fs_copy_up_tree(struct fs *fs, struct fs_inode *n)
 		ret = fs_resolve(fs, n, d.ents[i].name, &e);
 		if (ret)
 			break;
-		if (e.layers == 1)
-			continue;
+		if (e.layers == 1 && !e.data_layer)
+			continue; /* upper only, data included */
 		ret = fs_inode_get(fs, n, d.ents[i].name, e.top, &e.st, e.ino,
-				   e.layers, e.opaque, false, &c);
+				   e.layers, e.opaque, e.data_layer, false, &c);
 		if (ret)
 			break;
 		ret = S_ISDIR(e.st.st_mode) ? fs_copy_up_tree(fs, c) :

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -22,15 +23,56 @@ struct new_obj {
 	int fd;			/* create(): out */
 };
 
-static int build(struct fs *fs, const struct fuse_ctx *ctx, const char *ppath,
-		 const char *tmp, struct new_obj *o)
+/*
+ * The parent's default ACL decides the new object's ACLs and mode (and
+ * the caller's umask is then ignored).  The host filesystem applies the
+ * inheritance rules when it creates an object in a directory that has a
+ * default ACL, so the object is created inside a private directory of the
+ * work directory that carries a copy of the parent's default ACL; *obj
+ * becomes "<tmp>/o".  Returns 1 when that was done, 0 when the parent has
+ * no default ACL, -errno.
+ */
+static int acl_stage(struct fs *fs, const char *ppath, const char *tmp,
+		     char *obj, size_t size)
 {
-	struct stat pst;
+	char p[PATH_MAX + 64], acl[8192];
+	ssize_t n;
+	int ret;
+
+	if (fs->cfg.noacl)
+		return 0;
+	if (snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", fs->upper_fd,
+		     ppath) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	n = lgetxattr(p, "system.posix_acl_default", acl, sizeof(acl));
+	if (n < 0)
+		return errno == ENODATA || errno == ENOTSUP ? 0 : -errno;
+	if (snprintf(obj, size, "%s/o", tmp) >= (int)size)
+		return -ENAMETOOLONG;
+	if (mkdirat(fs->work_fd, tmp, 0700))
+		return -errno;
+	snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", fs->work_fd, tmp);
+	if (lsetxattr(p, "system.posix_acl_default", acl, (size_t)n, 0)) {
+		ret = -errno;
+		unlinkat(fs->work_fd, tmp, AT_REMOVEDIR);
+		return ret;
+	}
+	return 1;
+}
+
+static int build(struct fs *fs, const struct fuse_ctx *ctx, const char *ppath,
+		 const char *tmp, struct new_obj *o, bool acl)
+{
+	struct stat pst, st;
 	uid_t uid = ctx->uid;
 	gid_t gid = ctx->gid;
 	mode_t mode = o->mode & 07777;
 	int ret;
 
+	/* The kernel leaves the umask to strata (FUSE_CAP_DONT_MASK), since
+	 * a default ACL replaces it. */
+	if (!acl)
+		mode &= ~ctx->umask;
 	if (fstatat(fs->upper_fd, ppath, &pst, 0))
 		return -errno;
 	if (pst.st_mode & S_ISGID) { /* BSD group semantics of the parent */
@@ -62,6 +104,12 @@ static int build(struct fs *fs, const struct fuse_ctx *ctx, const char *ppath,
 			return -errno;
 		break;
 	}
+	if (acl && !S_ISLNK(o->mode)) {
+		/* The mode the inherited ACL left (group bits = its mask). */
+		if (fstatat(fs->work_fd, tmp, &st, AT_SYMLINK_NOFOLLOW))
+			return -errno;
+		mode = (st.st_mode & 0777) | (mode & 07000);
+	}
 	ret = fs_set_owner(fs, fs->work_fd, tmp, uid, gid, AT_SYMLINK_NOFOLLOW);
 	if (ret)
 		return ret;
@@ -76,6 +124,7 @@ static int do_create(fuse_req_t req, struct fs *fs, struct fs_inode *dir,
 		     struct fuse_entry_param *e)
 {
 	char ppath[PATH_MAX], path[PATH_MAX], tmp[64], p[PATH_MAX + 64];
+	char stage[64] = "", obj[80];
 	struct fs_entry ent;
 	enum layer_kind kind;
 	struct fs_inode *n;
@@ -119,7 +168,14 @@ static int do_create(fuse_req_t req, struct fs *fs, struct fs_inode *dir,
 			goto out;
 		}
 	} else {
-		ret = build(fs, fuse_req_ctx(req), ppath, tmp, o);
+		ret = acl_stage(fs, ppath, tmp, obj, sizeof(obj));
+		if (ret < 0)
+			goto out;
+		if (ret) {
+			strcpy(stage, tmp);
+			strcpy(tmp, obj);
+		}
+		ret = build(fs, fuse_req_ctx(req), ppath, tmp, o, stage[0]);
 		if (ret)
 			goto err_tmp;
 	}
@@ -142,11 +198,13 @@ static int do_create(fuse_req_t req, struct fs *fs, struct fs_inode *dir,
 	ret = fs_upper_install(fs, tmp, path, S_ISDIR(o->mode));
 	if (ret)
 		goto err_tmp;
+	if (stage[0])
+		fs_upper_remove_tree(fs, fs->work_fd, stage);
 	if (fstatat(fs->upper_fd, path, &st, AT_SYMLINK_NOFOLLOW)) {
 		ret = -errno;
 		goto out;
 	}
-	ret = fs_inode_get(fs, dir, name, 0, &st, 0, 1, opaque, true, &n);
+	ret = fs_inode_get(fs, dir, name, 0, &st, 0, 1, opaque, 0, true, &n);
 	if (ret)
 		goto out;
 	memset(e, 0, sizeof(*e));
@@ -157,7 +215,7 @@ static int do_create(fuse_req_t req, struct fs *fs, struct fs_inode *dir,
 	e->entry_timeout = fs->timeout;
 	goto out;
 err_tmp:
-	fs_upper_remove_tree(fs, fs->work_fd, tmp);
+	fs_upper_remove_tree(fs, fs->work_fd, stage[0] ? stage : tmp);
 out:
 	if (ret && o->fd >= 0) {
 		close(o->fd);
@@ -206,6 +264,12 @@ void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct new_obj o = { .mode = mode, .rdev = rdev,
 			     .open_flags = O_RDONLY };
 
+	/* In the upper a char 0/0 is a whiteout, which would hide the very
+	 * name just created: refused, as kernel overlayfs does. */
+	if (S_ISCHR(mode) && rdev == makedev(0, 0)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	create_reply(req, parent, name, &o);
 }
 

@@ -5,6 +5,7 @@
  * whatever happens to the directory (rewinddir takes a new snapshot). */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
@@ -71,9 +72,33 @@ static void set_free(struct name_set *s)
 struct list_ctx {
 	struct fs_dir *d;
 	struct name_set seen;
+	struct layer *l;
 	unsigned layer;
+	const char *path; /* of the directory */
 	int err;
 };
+
+/* d_ino must be what stat says (fs_resolve): an upper object that was
+ * copied up reports the number recorded in it. */
+static ino_t entry_ino(struct list_ctx *c, const char *name, ino_t ino)
+{
+	char p[PATH_MAX], v[24], *end;
+	unsigned long long o;
+	ssize_t n;
+
+	if (c->layer == 0 &&
+	    snprintf(p, sizeof(p), "%s/%s", c->path, name) < (int)sizeof(p)) {
+		n = c->l->ops->getxattr(c->l, p, FS_ORIGIN_XATTR, v,
+					sizeof(v) - 1);
+		if (n > 0) {
+			v[n] = '\0';
+			o = strtoull(v, &end, 10);
+			if (!*end)
+				return (ino_t)o;
+		}
+	}
+	return (ino_t)fs_make_ino(c->layer, ino);
+}
 
 static int list_cb(void *arg, const char *name, ino_t ino,
 		   unsigned char d_type, enum layer_kind kind)
@@ -105,7 +130,7 @@ static int list_cb(void *arg, const char *name, ino_t ino,
 		c->err = -ENOMEM;
 		return 1;
 	}
-	e->ino = (ino_t)fs_make_ino(c->layer, ino);
+	e->ino = entry_ino(c, name, ino);
 	e->type = d_type;
 	c->d->n++;
 	return 0;
@@ -127,6 +152,8 @@ int fs_dir_list(struct fs *fs, struct fs_inode *dir, struct fs_dir *d)
 		if (!l || !(mask & (1ULL << i)))
 			continue;
 		c.layer = i;
+		c.l = l;
+		c.path = path;
 		ret = l->ops->readdir(l, path, list_cb, &c);
 		if (ret == -ENOENT || ret == -ENOTDIR)
 			ret = 0; /* changed under us: list what is left */
@@ -185,6 +212,9 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
+	/* No kernel readdir cache: on rewinddir of an open directory the
+	 * kernel would serve the old listing (it revalidates a cached listing
+	 * only by mtime, with auto_inval_data); 305-fs-posix checks that. */
 	fi->keep_cache = 0;
 	fi->cache_readdir = 0;
 	if (fuse_reply_open(req, fi) == -ENOENT) {

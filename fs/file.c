@@ -14,6 +14,7 @@
 
 struct fs_fh {
 	struct layer_file *lf;
+	bool data_only; /* a metacopy's lower data: its fd has no metadata */
 };
 
 int fs_create_file(fuse_req_t req, struct fs *fs, struct fs_inode *dir,
@@ -29,7 +30,7 @@ int fs_file_fd(struct fuse_file_info *fi)
 {
 	struct fs_fh *h = fi ? fh(fi) : NULL;
 
-	return h && h->lf ? h->lf->fd : -1;
+	return h && h->lf && !h->data_only ? h->lf->fd : -1;
 }
 
 static void reply_open(fuse_req_t req, struct fuse_file_info *fi,
@@ -59,7 +60,9 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 		pthread_rwlock_rdlock(&fs->rename_lock);
-		ret = fs_copy_up(fs, n);
+		/* O_TRUNC: the data would be thrown away at once. */
+		ret = fi->flags & O_TRUNC ? fs_copy_up_truncate(fs, n) :
+					    fs_copy_up(fs, n);
 		pthread_rwlock_unlock(&fs->rename_lock);
 	}
 	if (!ret)
@@ -70,7 +73,13 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (!ret) {
 		/* Written data goes to the upper only, whatever a racing
 		 * lookup left in the node. */
-		l = fs->layers[wr ? 0 : fs_inode_top(n)];
+		unsigned dl;
+
+		pthread_mutex_lock(&n->lock);
+		dl = wr ? 0 : n->data_layer;
+		pthread_mutex_unlock(&n->lock);
+		h->data_only = dl != 0;
+		l = fs->layers[wr ? 0 : dl ? dl : fs_inode_top(n)];
 		ret = l->ops->open(l, path,
 				   fi->flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW),
 				   &h->lf);
@@ -215,4 +224,26 @@ void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_err(req, fd < 0 ? ENOTSUP : errno);
 	else
 		fuse_reply_lseek(req, r);
+}
+
+/* Copy between the layers' own files, so that the data does not cross
+ * into this process (and reflinks where the upper filesystem can). */
+void fs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			   struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			   off_t off_out, struct fuse_file_info *fi_out,
+			   size_t len, int flags)
+{
+	int in = fh(fi_in)->lf->fd, out = fh(fi_out)->lf->fd;
+	loff_t oi = off_in, oo = off_out;
+	ssize_t n;
+
+	if (in < 0 || out < 0) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	n = copy_file_range(in, &oi, out, &oo, len, (unsigned)flags);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_write(req, (size_t)n);
 }

@@ -93,10 +93,10 @@ void layer_destroy(struct layer *l);
  * st_ino below (upper: index 0, so upper files keep their own st_ino).
  * A directory with lower content reports its topmost lower copy's number
  * whether or not it has been copied up, so directory numbers never change;
- * a copied-up non-directory keeps its lower number while the node lives and
- * reports the upper's after a remount (no origin xattr is written yet).
- * Unique as long as each layer is one filesystem with inode numbers below
- * 2^56; stable across remounts for everything else.
+ * a copied-up object keeps its lower number, also across remounts: copy-up
+ * records it in the upper copy (FS_ORIGIN_XATTR), and resolution reports
+ * it.  Unique as long as each layer is one filesystem with inode numbers
+ * below 2^56.
  *
  * Lock order (outer first):
  *   1. fs->rename_lock (rwlock): write for rename, read for every other
@@ -104,10 +104,17 @@ void layer_destroy(struct layer *l);
  *      changes, open for writing), so that paths built from parent
  *      pointers stay valid while an operation uses them.
  *   2. fs_inode.lock: at most one at a time.  Copy-up holds it while it
- *      builds the node's upper copy, after copying up the parents (each
- *      under its own lock, released before the child's is taken); other
- *      holders only read or update layers/opaque.
- *   3. fs->table_lock (leaf: nothing is locked while it is held).
+ *      builds the node's upper copy (or completes a metacopy's data),
+ *      after copying up the parents (each under its own lock, released
+ *      before the child's is taken); linking the other names of a copied-up
+ *      hardlink (fs/hardlink.c) runs after the node's lock is released and
+ *      copies up their parents the same way.  Other holders only read or
+ *      update layers/opaque/data_layer.
+ *   3. fs->links_lock: only while a layer's hardlink table is built (it
+ *      calls layer ops, no strata lock).
+ *   4. fs->table_lock (leaf: nothing is locked while it is held).
+ *   Directory handles have their own mutex (fs/dir.c), taken with no
+ *   other lock held; a readdirplus under it takes 2 and 4 as lookups do.
  * Names within one directory need no strata lock: the kernel holds the
  * parent's i_rwsem exclusively around create, link, unlink, rmdir and
  * rename, and shared around lookup and readdir.  Reads of file data take
@@ -141,6 +148,9 @@ struct fs_inode {
 	uint64_t layers;  /* bit i: present in layer i (dirs: every merged
 			   * layer; others: only the top copy's bit) */
 	bool opaque;      /* dir: the top copy hides everything below */
+	unsigned data_layer; /* metacopy: the upper copy has metadata only and
+			      * the data is in this lower at the same path;
+			      * 0 = data in the top copy */
 };
 
 struct fs {
@@ -154,14 +164,35 @@ struct fs {
 
 	pthread_rwlock_t rename_lock; /* lock order 1 */
 
-	pthread_mutex_t table_lock; /* lock order 3 (leaf) */
+	pthread_mutex_t table_lock; /* lock order 4 (leaf) */
 	struct fs_inode **table;    /* table_lock */
 	size_t table_size;	    /* table_lock */
 	size_t table_count;	    /* table_lock */
 	struct fs_inode *root;
 
 	uint64_t tmp_seq; /* atomic: work directory names */
+
+	/* Per lower layer: its multiply linked files (fs/hardlink.c), built
+	 * on first use under links_lock (lock order 3), immutable afterwards. */
+	pthread_mutex_t links_lock;
+	struct fs_links *links[FS_MAX_LAYERS + 1];
 };
+
+/* Upper xattr holding the st_ino a copied-up object reports (decimal), so
+ * that it keeps its lower number across remounts.  Under trusted.overlay.
+ * so that both strata and kernel overlayfs hide it; the kernel ignores
+ * names it does not know. */
+#define FS_ORIGIN_XATTR "trusted.overlay.strata.ino"
+/* Kernel overlayfs's marker of an upper file whose data is in a lower. */
+#define FS_METACOPY_XATTR "trusted.overlay.metacopy"
+
+/* fs/hardlink.c */
+struct fs_links;
+void fs_links_free(struct fs_links *t);
+/* After copying up the lower file (layer li, lpath, st) to upath: link
+ * every other name under which the merged view still shows it. */
+void fs_link_aliases(struct fs *fs, unsigned li, const char *lpath,
+		     const struct stat *st, const char *upath);
 
 /* fs/inode.c */
 int fs_table_init(struct fs *fs);
@@ -171,7 +202,7 @@ uint64_t fs_make_ino(unsigned layer, ino_t ino);
  * one to nlookup when lookup is true, else one ref.  *out holds that count. */
 int fs_inode_get(struct fs *fs, struct fs_inode *parent, const char *name,
 		 unsigned layer, const struct stat *st, uint64_t st_ino,
-		 uint64_t layers, bool opaque, bool lookup,
+		 uint64_t layers, bool opaque, unsigned data_layer, bool lookup,
 		 struct fs_inode **out);
 struct fs_inode *fs_inode_from_id(struct fs *fs, fuse_ino_t id);
 fuse_ino_t fs_inode_id(struct fs *fs, struct fs_inode *n);
@@ -205,6 +236,7 @@ struct fs_entry {
 	uint64_t layers; /* dirs: merged layers; others: bit of top */
 	bool opaque;
 	bool lower_positive; /* some lower (below upper) has this name */
+	unsigned data_layer; /* upper metacopy file: layer holding the data */
 	struct stat st;	 /* of the top copy */
 	uint64_t ino;	 /* st_ino to report: see struct fs_inode */
 };
@@ -216,6 +248,8 @@ int fs_do_lookup(struct fs *fs, struct fs_inode *dir, const char *name,
 		 struct fuse_entry_param *e);
 int fs_getattr_node(struct fs *fs, struct fs_inode *n, struct stat *st);
 void fs_fix_attr(struct fs *fs, struct fs_inode *n, struct stat *st);
+void fs_fix_attr_data(struct fs *fs, struct fs_inode *n, const char *path,
+		      struct stat *st);
 /* Any lower layer below the upper in dir's mask holds name (entry or not
  * whited out above)?  Decides whether removing name needs a whiteout. */
 int fs_lower_positive(struct fs *fs, struct fs_inode *dir, const char *name,
@@ -236,7 +270,14 @@ void fs_dir_free(struct fs_dir *d);
 int fs_dir_is_empty(struct fs *fs, struct fs_inode *dir);
 
 /* fs/copyup.c */
+/* Make n's top copy an upper one with its data (completing a metacopy). */
 int fs_copy_up(struct fs *fs, struct fs_inode *n);
+/* The same for a metadata change (owner, mode, times, xattrs): with
+ * metacopy=on, a lower regular file gets an upper copy without data, as
+ * kernel overlayfs does with metacopy=on (trusted.overlay.metacopy). */
+int fs_copy_up_meta(struct fs *fs, struct fs_inode *n);
+/* The same before truncating n to size 0: no data is copied. */
+int fs_copy_up_truncate(struct fs *fs, struct fs_inode *n);
 /* Copy the whole merged subtree of a directory into the upper and make it
  * opaque, so it no longer depends on lowers (used before renaming it). */
 int fs_copy_up_tree(struct fs *fs, struct fs_inode *n);
@@ -257,6 +298,8 @@ int fs_upper_entry(struct fs *fs, const char *path, struct stat *st,
 		   enum layer_kind *kind);
 int fs_set_owner(struct fs *fs, int dirfd, const char *name, uid_t uid,
 		 gid_t gid, int flags);
+/* Record in the upper object dirfd/name the st_ino it reports. */
+int fs_set_origin(struct fs *fs, int dirfd, const char *name, uint64_t ino);
 
 /* fs/xattr.c */
 bool fs_xattr_private(const char *name);
@@ -303,6 +346,10 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		     off_t length, struct fuse_file_info *fi);
 void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		 struct fuse_file_info *fi);
+void fs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			   struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			   off_t off_out, struct fuse_file_info *fi_out,
+			   size_t len, int flags);
 void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		   struct fuse_file_info *fi);

@@ -304,7 +304,7 @@ void fs_inode_drop_name(struct fs *fs, unsigned layer, const struct stat *st,
 
 int fs_inode_get(struct fs *fs, struct fs_inode *parent, const char *name,
 		 unsigned layer, const struct stat *st, uint64_t st_ino,
-		 uint64_t layers, bool opaque, bool lookup,
+		 uint64_t layers, bool opaque, unsigned data_layer, bool lookup,
 		 struct fs_inode **out)
 {
 	struct fs_inode *n;
@@ -330,6 +330,9 @@ int fs_inode_get(struct fs *fs, struct fs_inode *parent, const char *name,
 		n->key_ino = st->st_ino;
 		n->st_ino = st_ino ? st_ino : fs_make_ino(layer, st->st_ino);
 		n->type = st->st_mode & S_IFMT;
+		/* Set once: afterwards only completing the copy-up changes it
+		 * (to 0), and a racing resolution must not undo that. */
+		n->data_layer = data_layer;
 		n->parent = parent;
 		parent->refs++;
 		if (fs->table_count > fs->table_size)

@@ -10,6 +10,7 @@ fs_libfs_a_SOURCES = \
 	fs/lookup.c \
 	fs/dir.c \
 	fs/copyup.c \
+	fs/hardlink.c \
 	fs/upper.c \
 	fs/xattr.c \
 	fs/node_ops.c \

@@ -5,9 +5,54 @@
  * is met. */
 #include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fs/fs-internal.h"
+
+/* The st_ino recorded when the upper object at path was copied up, 0. */
+static uint64_t upper_origin(struct layer *l, const char *path)
+{
+	char v[24], *end;
+	unsigned long long ino;
+	ssize_t n = l->ops->getxattr(l, path, FS_ORIGIN_XATTR, v,
+				     sizeof(v) - 1);
+
+	if (n <= 0)
+		return 0;
+	v[n] = '\0';
+	ino = strtoull(v, &end, 10);
+	return *end ? 0 : (uint64_t)ino;
+}
+
+/* The upper file at path is a metacopy (it has no data blocks, only the
+ * marker): its data is the next lower regular file at the same path. */
+static int find_data(struct fs *fs, uint64_t mask, const char *path,
+		     struct fs_entry *e)
+{
+	for (unsigned i = 1; i < fs->nlayers; i++) {
+		struct layer *l = fs->layers[i];
+		enum layer_kind kind;
+		struct stat st;
+		int ret;
+
+		if (!l || !(mask & (1ULL << i)))
+			continue;
+		ret = l->ops->lookup(l, path, &st, &kind);
+		if (ret)
+			return ret;
+		if (kind == LAYER_ABSENT)
+			continue;
+		if (kind == LAYER_ENTRY && S_ISREG(st.st_mode)) {
+			e->data_layer = i;
+			e->lower_positive = true;
+			return 0;
+		}
+		break;
+	}
+	log_err("%s: metacopy upper file without lower data", path);
+	return -EIO;
+}
 
 int fs_resolve(struct fs *fs, struct fs_inode *dir, const char *name,
 	       struct fs_entry *e)
@@ -45,6 +90,8 @@ int fs_resolve(struct fs *fs, struct fs_inode *dir, const char *name,
 			e->top = i;
 			e->st = st;
 			e->layers = 1ULL << i;
+			if (i == 0)
+				e->ino = upper_origin(l, path);
 		} else {
 			if (!S_ISDIR(st.st_mode))
 				break;
@@ -52,6 +99,10 @@ int fs_resolve(struct fs *fs, struct fs_inode *dir, const char *name,
 		}
 		if (!e->ino && (i > 0 || !S_ISDIR(st.st_mode)))
 			e->ino = fs_make_ino(i, st.st_ino);
+		if (i == 0 && S_ISREG(st.st_mode) &&
+		    (off_t)st.st_blocks * 512 < st.st_size &&
+		    l->ops->getxattr(l, path, FS_METACOPY_XATTR, NULL, 0) >= 0)
+			return find_data(fs, mask, path, e);
 		if (!S_ISDIR(st.st_mode))
 			break;
 		ret = l->ops->is_opaque(l, path);
@@ -102,6 +153,11 @@ void fs_fix_attr(struct fs *fs, struct fs_inode *n, struct stat *st)
 	const struct fs_config *c = &fs->cfg;
 
 	st->st_ino = n->st_ino;
+	/* A merged directory's link count is not the sum of its layers'
+	 * (names shadow each other): report 1, "unknown", as kernel
+	 * overlayfs does, so that tools do not trust it to count subdirs. */
+	if (S_ISDIR(st->st_mode) && __builtin_popcountll(fs_inode_layers(n)) > 1)
+		st->st_nlink = 1;
 	st->st_uid = fs_id_to_container(c->uidmap, c->nuidmap, st->st_uid);
 	st->st_gid = fs_id_to_container(c->gidmap, c->ngidmap, st->st_gid);
 	if (c->squash_to_root) {
@@ -112,6 +168,26 @@ void fs_fix_attr(struct fs *fs, struct fs_inode *n, struct stat *st)
 		st->st_uid = (uid_t)c->squash_uid;
 	if (c->squash_gid >= 0)
 		st->st_gid = (gid_t)c->squash_gid;
+}
+
+/* A metacopy's blocks are its lower data's, as kernel overlayfs says. */
+void fs_fix_attr_data(struct fs *fs, struct fs_inode *n, const char *path,
+		      struct stat *st)
+{
+	unsigned dl;
+
+	pthread_mutex_lock(&n->lock);
+	dl = n->data_layer;
+	pthread_mutex_unlock(&n->lock);
+	if (dl && fs->layers[dl]) {
+		struct layer *l = fs->layers[dl];
+		enum layer_kind kind;
+		struct stat ds;
+
+		if (!l->ops->lookup(l, path, &ds, &kind) && kind == LAYER_ENTRY)
+			st->st_blocks = ds.st_blocks;
+	}
+	fs_fix_attr(fs, n, st);
 }
 
 int fs_getattr_node(struct fs *fs, struct fs_inode *n, struct stat *st)
@@ -132,7 +208,7 @@ int fs_getattr_node(struct fs *fs, struct fs_inode *n, struct stat *st)
 		return ret;
 	if (kind != LAYER_ENTRY)
 		return -ENOENT;
-	fs_fix_attr(fs, n, st);
+	fs_fix_attr_data(fs, n, path, st);
 	return 0;
 }
 
@@ -152,10 +228,16 @@ int fs_do_lookup(struct fs *fs, struct fs_inode *dir, const char *name,
 	if (ret)
 		return ret;
 	ret = fs_inode_get(fs, dir, name, ent.top, &ent.st, ent.ino,
-			   ent.layers, ent.opaque, true, &n);
+			   ent.layers, ent.opaque, ent.data_layer, true, &n);
 	if (ret)
 		return ret;
 	e->attr = ent.st;
+	if (ent.data_layer) {
+		char path[PATH_MAX];
+
+		if (!fs_inode_path(fs, n, NULL, path, sizeof(path)))
+			fs_fix_attr_data(fs, n, path, &e->attr);
+	}
 	fs_fix_attr(fs, n, &e->attr);
 	e->ino = fs_inode_id(fs, n);
 	return 0;

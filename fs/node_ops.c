@@ -91,7 +91,13 @@ static int do_setattr(struct fs *fs, struct fs_inode *n, struct stat *attr,
 	char path[PATH_MAX];
 	int ret, fd;
 
-	ret = fs_copy_up(fs, n);
+	/* Only a size change needs the data, and not to truncate to 0. */
+	if (!(to_set & FUSE_SET_ATTR_SIZE))
+		ret = fs_copy_up_meta(fs, n);
+	else if (attr->st_size == 0)
+		ret = fs_copy_up_truncate(fs, n);
+	else
+		ret = fs_copy_up(fs, n);
 	if (ret)
 		return ret;
 	ret = fs_inode_path(fs, n, NULL, path, sizeof(path));

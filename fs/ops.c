@@ -30,6 +30,23 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_READ;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* Lookups and readdirs of one directory run in parallel: they only
+	 * read the layers and take per-node locks (fs/fs-internal.h). */
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* Room for readahead and async direct I/O of many threads. */
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	/* Symlink targets never change behind the kernel's back. */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	/* ACLs are enforced by the kernel from the xattrs strata serves;
+	 * creating applies the umask or the parent's default ACL itself
+	 * (fs/create.c), hence DONT_MASK. */
+	if (!fs->cfg.noacl && !fs->cfg.noxattrs &&
+	    (conn->capable & FUSE_CAP_POSIX_ACL) &&
+	    (conn->capable & FUSE_CAP_DONT_MASK))
+		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 	/* The daemon writes as root, which would keep set-id bits: let the
 	 * kernel clear them with an explicit setattr. */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
@@ -75,6 +92,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.fsync = fs_op_fsync,
 	.fallocate = fs_op_fallocate,
 	.lseek = fs_op_lseek,
+	.copy_file_range = fs_op_copy_file_range,
 	.opendir = fs_op_opendir,
 	.readdir = fs_op_readdir,
 	.readdirplus = fs_op_readdirplus,
@@ -162,6 +180,7 @@ static int fs_setup(struct fs *fs)
 	fs->upper_fd = fs->work_fd = -1;
 	fs->timeout = fs->cfg.timeout;
 	pthread_rwlock_init(&fs->rename_lock, NULL);
+	pthread_mutex_init(&fs->links_lock, NULL);
 	ret = fs_table_init(fs);
 	if (ret)
 		return ret;
@@ -193,8 +212,11 @@ static int fs_setup(struct fs *fs)
 
 static void fs_teardown(struct fs *fs)
 {
-	for (unsigned i = 0; i <= FS_MAX_LAYERS; i++)
+	for (unsigned i = 0; i <= FS_MAX_LAYERS; i++) {
 		layer_destroy(fs->layers[i]);
+		fs_links_free(fs->links[i]);
+	}
+	pthread_mutex_destroy(&fs->links_lock);
 	if (fs->upper_fd >= 0)
 		close(fs->upper_fd);
 	if (fs->work_fd >= 0)
@@ -213,7 +235,7 @@ int fs_run(const struct fs_config *cfg)
 
 	memset(&fs, 0, sizeof(fs));
 	fs.cfg = *cfg;
-	umask(0); /* modes from the kernel are already masked */
+	umask(0); /* fs/create.c applies the caller's umask */
 	ret = fs_setup(&fs);
 	if (ret)
 		goto out;

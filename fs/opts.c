@@ -154,7 +154,7 @@ static int add_fuse_opt(struct fs_config *cfg, const char *o)
 
 /* Options of fuse-overlayfs that have no meaning for strata. */
 static const char *const ignored[] = {
-	"redirect_dir", "index", "metacopy", "fast_ino", "writeback",
+	"redirect_dir", "index", "fast_ino", "writeback",
 	"plugins", "xattr_permissions", "static_nlink", "volatile",
 	"threaded", "userxattr", "xino", "nfs_export", "lazytime",
 	"rw", NULL,
@@ -197,6 +197,8 @@ static int parse_one(struct fs_config *cfg, char *opt)
 		return parse_bool(opt, v, &cfg->noxattrs);
 	if (!strcmp(opt, "fsync"))
 		return parse_bool(opt, v, &cfg->fsync);
+	if (!strcmp(opt, "metacopy"))
+		return parse_bool(opt, v, &cfg->metacopy);
 	if (!strcmp(opt, "debug"))
 		return parse_bool(opt, v, &cfg->debug);
 	if (!strcmp(opt, "timeout")) {

@@ -23,6 +23,22 @@ static int do_unlink(struct fs *fs, struct fs_inode *dir, const char *name)
 		return ret;
 	if (S_ISDIR(e.st.st_mode))
 		return -EISDIR;
+	if (e.top > 0 && e.st.st_nlink > 1) {
+		/* A lower hardlink: copy it up (which links its other names)
+		 * so that removing this name lowers their st_nlink. */
+		struct fs_inode *n;
+
+		ret = fs_inode_get(fs, dir, name, e.top, &e.st, e.ino,
+				   e.layers, e.opaque, e.data_layer, false, &n);
+		if (ret)
+			return ret;
+		ret = fs_copy_up(fs, n);
+		fs_inode_unref(fs, n);
+		if (!ret)
+			ret = fs_resolve(fs, dir, name, &e);
+		if (ret)
+			return ret;
+	}
 	ret = fs_lower_positive(fs, dir, name, &lower);
 	if (!ret)
 		ret = fs_copy_up(fs, dir);
@@ -51,7 +67,7 @@ static int do_rmdir(struct fs *fs, struct fs_inode *dir, const char *name)
 	if (!S_ISDIR(e.st.st_mode))
 		return -ENOTDIR;
 	ret = fs_inode_get(fs, dir, name, e.top, &e.st, e.ino, e.layers,
-			   e.opaque, false, &c);
+			   e.opaque, e.data_layer, false, &c);
 	if (ret)
 		return ret;
 	ret = fs_dir_is_empty(fs, c);

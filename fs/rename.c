@@ -42,7 +42,8 @@ static int prepare_side(struct fs *fs, struct side *s)
 		return ret;
 	if (s->exists)
 		ret = fs_inode_get(fs, s->dir, s->name, s->e.top, &s->e.st,
-				   s->e.ino, s->e.layers, s->e.opaque, false,
+				   s->e.ino, s->e.layers, s->e.opaque,
+				   s->e.data_layer, false,
 				   &s->n);
 	return ret;
 }

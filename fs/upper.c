@@ -198,3 +198,17 @@ int fs_set_owner(struct fs *fs, int dirfd, const char *name, uid_t uid,
 		return -errno;
 	return 0;
 }
+
+int fs_set_origin(struct fs *fs, int dirfd, const char *name, uint64_t ino)
+{
+	char p[PATH_MAX + 64], v[24];
+	int n;
+
+	if (snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", dirfd, name) >=
+	    (int)sizeof(p))
+		return -ENAMETOOLONG;
+	n = snprintf(v, sizeof(v), "%llu", (unsigned long long)ino);
+	if (lsetxattr(p, FS_ORIGIN_XATTR, v, (size_t)n, 0))
+		return errno == ENOTSUP ? 0 : -errno; /* best effort */
+	return 0;
+}

@@ -197,7 +197,7 @@ static int xattr_prepare(struct fs *fs, struct fs_inode *n, const char *name,
 		if (len < 0)
 			return (int)len;
 	}
-	return fs_copy_up(fs, n);
+	return fs_copy_up_meta(fs, n);
 }
 
 void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

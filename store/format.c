@@ -7,6 +7,11 @@
 #include <errno.h>
 #include <string.h>
 #include <xxhash.h>
+#if defined(__x86_64__)
+/* From libxxhash (xxh_x86dispatch.h cannot be included with XXH_INLINE_ALL);
+ * the state layout is the same as the inlined XXH3_state_t's. */
+XXH_errorcode XXH3_64bits_update_dispatch(void *state, const void *input, size_t len);
+#endif
 
 #include "strata/log.h"
 #include "store/store-internal.h"
@@ -156,9 +161,18 @@ uint64_t rec_csum(const uint8_t *hdr, const void *payload, size_t len, uint64_t 
 		return XXH3_64bits_withSeed(h, REC_HDR, seed);
 	memset(&st, 0, sizeof(st));
 	XXH3_64bits_reset_withSeed(&st, seed);
-	XXH3_64bits_update(&st, h, REC_HDR);
-	XXH3_64bits_update(&st, payload, len);
+	rec_csum_update(&st, h, REC_HDR);
+	rec_csum_update(&st, payload, len);
 	return XXH3_64bits_digest(&st);
+}
+
+void rec_csum_update(void *st, const void *buf, size_t len)
+{
+#if defined(__x86_64__)
+	XXH3_64bits_update_dispatch(st, buf, len);
+#else
+	XXH3_64bits_update(st, buf, len);
+#endif
 }
 
 int rec_verify(const uint8_t *rec, uint64_t seed)

@@ -13,3 +13,4 @@ STORE_LIBS = store/libstore.a common/libcommon.a $(URING_LIBS) $(BLKID_LIBS) $(X
 include store/io.mk
 include store/core.mk
 include store/image.mk
+include store/catalog.mk

@@ -96,7 +96,7 @@ bool seg_is_free_locked(const struct store *s, uint64_t i)
 {
 	const struct seginfo *g = &s->segs[i];
 
-	if ((int64_t)i == s->head_seg)
+	if ((int64_t)i == s->head_seg || g->cleaning)
 		return false;
 	return g->seq == 0 || (g->live == 0 && g->seq < s->pin_seq);
 }
@@ -271,7 +271,7 @@ static bool emit_fast_locked(struct store *s, struct rec_hdr *h, const void *pay
 		uint32_t c = MIN(32768u, h->len - o);
 
 		memcpy(dst + REC_HDR + o, src + o, c);
-		XXH3_64bits_update(&st, dst + REC_HDR + o, c);
+		rec_csum_update(&st, dst + REC_HDR + o, c);
 	}
 	memset(dst + REC_HDR + h->len, 0, rt - REC_HDR - h->len);
 	h->csum = XXH3_64bits_digest(&st);

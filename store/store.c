@@ -227,10 +227,13 @@ static int read_sb(const char *path, int fd, uint64_t dev_size, struct sb *sb)
 	return 0;
 }
 
+static void arena_drop(void);
+
 static void store_free(struct store *s)
 {
 	if (!s)
 		return;
+	arena_drop();
 	log_free(s);
 	sio_destroy(s->io);
 	store_dev_close(&s->dev);
@@ -386,16 +389,25 @@ int store_close(struct store *s)
 
 /* ---- reads ---- */
 
-int store_read_recs(struct store *s, struct rd_req *rq, unsigned n, uint8_t **arena)
+/* Bytes of the aligned reads that cover these records. */
+static size_t recs_span(const struct store *s, const struct rd_req *rq, unsigned n)
+{
+	uint32_t al = MAX(s->dev.align, s->block);
+	size_t total = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		total += ALIGN_UP(rq[i].foff + REC_HDR + rq[i].len, al) - ALIGN_DOWN(rq[i].foff, al);
+	return total;
+}
+
+/* Read n records into arena (recs_span() bytes, aligned for O_DIRECT). */
+static int read_recs_into(struct store *s, struct rd_req *rq, unsigned n, uint8_t *arena)
 {
 	uint32_t al = MAX(s->dev.align, s->block);
 	struct sio_req *io;
-	size_t total = 0, o = 0;
+	size_t o = 0;
 	int r;
 
-	*arena = NULL;
-	if (!n)
-		return 0;
 	io = calloc(n, sizeof(*io));
 	if (!io)
 		return -ENOMEM;
@@ -403,21 +415,11 @@ int store_read_recs(struct store *s, struct rd_req *rq, unsigned n, uint8_t **ar
 		uint64_t a = ALIGN_DOWN(rq[i].foff, al);
 		uint64_t b = ALIGN_UP(rq[i].foff + REC_HDR + rq[i].len, al);
 
-		total += b - a;
-	}
-	if (posix_memalign((void **)arena, al, total)) {
-		free(io);
-		return -ENOMEM;
-	}
-	for (unsigned i = 0; i < n; i++) {
-		uint64_t a = ALIGN_DOWN(rq[i].foff, al);
-		uint64_t b = ALIGN_UP(rq[i].foff + REC_HDR + rq[i].len, al);
-
 		io[i].op = SIO_READ;
-		io[i].buf = *arena + o;
+		io[i].buf = arena + o;
 		io[i].len = b - a;
 		io[i].off = a;
-		rq[i].rec = *arena + o + (rq[i].foff - a);
+		rq[i].rec = arena + o + (rq[i].foff - a);
 		o += b - a;
 	}
 	sio_run(s->io, io, n);
@@ -432,6 +434,126 @@ int store_read_recs(struct store *s, struct rd_req *rq, unsigned n, uint8_t **ar
 	}
 	free(io);
 	return 0;
+}
+
+int store_read_recs(struct store *s, struct rd_req *rq, unsigned n, uint8_t **arena)
+{
+	uint32_t al = MAX(s->dev.align, s->block);
+	int r;
+
+	*arena = NULL;
+	if (!n)
+		return 0;
+	if (posix_memalign((void **)arena, al, recs_span(s, rq, n)))
+		return -ENOMEM;
+	r = read_recs_into(s, rq, n, *arena);
+	if (r) {
+		free(*arena);
+		*arena = NULL;
+	}
+	return r;
+}
+
+/*
+ * Each thread keeps the arena of its last store_get_batch() (up to
+ * ARENA_KEEP bytes).  A fresh allocation of a few MiB per batch (4.2 MiB
+ * for 32 records of 128 KiB) is a fresh mmap, and faulting its pages in,
+ * from io_uring's worker inside the kernel's copy, cost more than the reads
+ * themselves: 128 KiB gets ran at 0.09-0.19 GB/s on tmpfs instead of
+ * 2-3 GB/s (tests/bench/store-bench.sh).  Freed at thread exit, and for the
+ * calling thread at store_close().
+ */
+#define ARENA_KEEP (8u << 20)
+
+struct tl_arena {
+	uint8_t *p;
+	size_t size, align;
+	bool busy;
+};
+
+static pthread_key_t arena_key;
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+static bool arena_key_ok;
+
+static void arena_destroy(void *p)
+{
+	struct tl_arena *a = p;
+
+	free(a->p);
+	free(a);
+}
+
+static void arena_key_init(void)
+{
+	arena_key_ok = !pthread_key_create(&arena_key, arena_destroy);
+}
+
+static struct tl_arena *arena_tl(bool create)
+{
+	struct tl_arena *a;
+
+	pthread_once(&arena_once, arena_key_init);
+	if (!arena_key_ok)
+		return NULL;
+	a = pthread_getspecific(arena_key);
+	if (a || !create)
+		return a;
+	a = calloc(1, sizeof(*a));
+	if (a && pthread_setspecific(arena_key, a)) {
+		free(a);
+		a = NULL;
+	}
+	return a;
+}
+
+/* size bytes aligned to align: the thread's kept arena (*kept) or a fresh one. */
+static uint8_t *arena_get(size_t size, size_t align, bool *kept)
+{
+	struct tl_arena *a = size <= ARENA_KEEP ? arena_tl(true) : NULL;
+	void *p;
+
+	*kept = false;
+	if (a && !a->busy) {
+		if (a->size < size || a->align < align) {
+			size_t want = 64u << 10;
+
+			while (want < size)
+				want *= 2;
+			free(a->p);
+			a->size = 0;
+			if (posix_memalign((void **)&a->p, align, want)) {
+				a->p = NULL;
+			} else {
+				a->size = want;
+				a->align = align;
+			}
+		}
+		if (a->p) {
+			a->busy = true;
+			*kept = true;
+			return a->p;
+		}
+	}
+	return posix_memalign(&p, align, size) ? NULL : p;
+}
+
+static void arena_put(uint8_t *p, bool kept)
+{
+	if (kept)
+		arena_tl(false)->busy = false;
+	else
+		free(p);
+}
+
+/* Drop the calling thread's kept arena. */
+static void arena_drop(void)
+{
+	struct tl_arena *a = arena_tl(false);
+
+	if (a && !a->busy) {
+		pthread_setspecific(arena_key, NULL);
+		arena_destroy(a);
+	}
 }
 
 static void fill_info(const struct idx_ent *e, struct store_rec_info *info)
@@ -560,12 +682,87 @@ int store_get(struct store *s, const struct store_key *key, void *buf, size_t bu
 	return r;
 }
 
+/* Is a verified record image the one this index entry names? */
+static bool rec_is(const struct idx_ent *e, const uint8_t *rec)
+{
+	return get_le16(rec + 4) == e->type && get_le64(rec + 16) == e->lsn &&
+	       !memcmp(rec + 24, e->key, STORE_KEY_LEN);
+}
+
+/* Did the entry for e's key change (moved by compaction, or deleted and put
+ * again) since e was read?  Fills *now; -ENOENT when the key is gone. */
+static int entry_changed(struct store *s, const struct idx_ent *e, struct idx_ent *now,
+			 bool *changed)
+{
+	int r = idx_get(&s->idx, e->key, now);
+
+	*changed = !r && (now->lsn != e->lsn || now->seg != e->seg || now->off != e->off);
+	return r;
+}
+
+#define GET_RETRIES 16
+
+/*
+ * Read one request for entry *e, following the key when compaction moves
+ * it (or a delete and a put replace it) while the read is in flight: the
+ * old location may already hold other data, which the lsn check catches.
+ */
+static int get_one(struct store *s, struct store_get_req *q, struct idx_ent *e)
+{
+	for (unsigned tries = 0;; tries++) {
+		struct rd_req rq = { .foff = seg_foff(s, e->seg) + e->off, .len = e->len };
+		uint8_t *rec = NULL, *arena = NULL;
+		struct idx_ent now;
+		bool changed;
+		int r, res;
+
+		q->len = e->len;
+		fill_info(e, &q->info);
+		if (e->len > q->bufsize)
+			return -ENOBUFS;
+		r = read_mem(s, e, &rec);
+		if (r < 0)
+			return r;
+		if (r == 1) {
+			res = rec_verify(rec, s->seed) ? -EBADMSG : 0;
+		} else {
+			r = store_read_recs(s, &rq, 1, &arena);
+			if (r)
+				return r;
+			rec = rq.rec;
+			res = rq.res;
+		}
+		if (!res && !rec_is(e, rec))
+			res = -EBADMSG;
+		if (res) {
+			r = entry_changed(s, e, &now, &changed);
+			if (r || (changed && tries < GET_RETRIES)) {
+				if (!arena)
+					free(rec);
+				free(arena);
+				if (r)
+					return r;
+				*e = now;
+				continue;
+			}
+		}
+		res = check_rec(s, e, rec, res);
+		if (!res && e->len)
+			memcpy(q->buf, rec + REC_HDR, e->len);
+		if (!arena)
+			free(rec);
+		free(arena);
+		return res;
+	}
+}
+
 int store_get_batch(struct store *s, struct store_get_req *reqs, unsigned n)
 {
 	struct rd_req *rd = NULL;
 	struct idx_ent *ents = NULL;
 	unsigned *map = NULL, nd = 0;
 	uint8_t *arena = NULL;
+	bool kept = false;
 	int ret = 0, r;
 
 	if (!s || (n && !reqs))
@@ -582,7 +779,6 @@ int store_get_batch(struct store *s, struct store_get_req *reqs, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		struct store_get_req *q = &reqs[i];
 		struct idx_ent *e = &ents[i];
-		uint8_t *rec = NULL;
 
 		q->res = idx_get(&s->idx, q->key.b, e);
 		if (q->res)
@@ -593,17 +789,9 @@ int store_get_batch(struct store *s, struct store_get_req *reqs, unsigned n)
 			q->res = -ENOBUFS;
 			continue;
 		}
-		r = read_mem(s, e, &rec);
-		if (r == 1) {
-			r = check_rec(s, e, rec, rec_verify(rec, s->seed) ? -EBADMSG : 0);
-			if (!r && e->len)
-				memcpy(q->buf, rec + REC_HDR, e->len);
-			free(rec);
-			q->res = r;
-			continue;
-		}
-		if (r < 0) {
-			q->res = r;
+		/* Recent records may still be in the write buffers. */
+		if (e->lsn >= atomic_load(&s->ondisk_lsn)) {
+			q->res = get_one(s, q, e);
 			continue;
 		}
 		rd[nd].foff = seg_foff(s, e->seg) + e->off;
@@ -611,22 +799,31 @@ int store_get_batch(struct store *s, struct store_get_req *reqs, unsigned n)
 		map[nd++] = i;
 	}
 	if (nd) {
-		r = store_read_recs(s, rd, nd, &arena);
+		arena = arena_get(recs_span(s, rd, nd), MAX(s->dev.align, s->block), &kept);
+		r = arena ? read_recs_into(s, rd, nd, arena) : -ENOMEM;
 		for (unsigned k = 0; k < nd; k++) {
 			struct store_get_req *q = &reqs[map[k]];
-			const struct idx_ent *e = &ents[map[k]];
+			struct idx_ent *e = &ents[map[k]];
 
 			if (r) {
 				q->res = r;
 				continue;
 			}
 			q->res = rd[k].res;
-			if (q->res || get_le64(rd[k].rec + 16) != e->lsn) {
+			if (!q->res && !rec_is(e, rd[k].rec))
+				q->res = -EBADMSG;
+			if (q->res) {
 				struct idx_ent now;
+				bool changed;
 
-				/* Deleted (and its space reused) while we read? */
-				if (idx_get(&s->idx, e->key, &now) || now.lsn != e->lsn) {
+				/* Deleted, or moved by compaction, while we read? */
+				if (entry_changed(s, e, &now, &changed)) {
 					q->res = -ENOENT;
+					continue;
+				}
+				if (changed) {
+					*e = now;
+					q->res = get_one(s, q, e);
 					continue;
 				}
 			}
@@ -639,7 +836,7 @@ int store_get_batch(struct store *s, struct store_get_req *reqs, unsigned n)
 		if (reqs[i].res && !ret)
 			ret = reqs[i].res;
 out:
-	free(arena);
+	arena_put(arena, kept);
 	free(rd);
 	free(ents);
 	free(map);
@@ -654,7 +851,8 @@ static bool cp_would_free_locked(struct store *s)
 	for (uint64_t i = 0; i < s->nseg; i++) {
 		const struct seginfo *g = &s->segs[i];
 
-		if ((int64_t)i != s->head_seg && g->seq && !g->live && g->seq >= s->pin_seq)
+		if ((int64_t)i != s->head_seg && g->seq && !g->live && g->seq >= s->pin_seq &&
+		    !g->cleaning)
 			return true;
 	}
 	return false;

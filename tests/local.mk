@@ -8,3 +8,4 @@ include tests/integration/store.mk
 include tests/integration/fs.mk
 include tests/integration/image.mk
 include tests/bench/bench.mk
+include tests/integration/import.mk

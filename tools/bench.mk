@@ -2,7 +2,9 @@
 # strata bench: a thin C command that runs the shell harness in tests/bench.
 tools_strata_SOURCES += tools/cmd_bench.c
 # Where cmd_bench.c looks for the harness (GNU make target-specific flags).
-tools/cmd_bench.$(OBJEXT): DEFS += -DSTRATA_BENCHDIR='"$(benchdir)"' \
+# The object is tools/strata-cmd_bench.o once tools_strata has per-program
+# flags (tools_strata_CPPFLAGS), tools/cmd_bench.o otherwise: name both.
+tools/cmd_bench.$(OBJEXT) tools/strata-cmd_bench.$(OBJEXT): DEFS += -DSTRATA_BENCHDIR='"$(benchdir)"' \
 	-DSTRATA_SRCDIR='"$(abs_top_srcdir)"'
 
 benchdir = $(pkgdatadir)/bench

@@ -30,5 +30,13 @@ const char *cmd_store_path(const char *opt);
 int cmd_store(int argc, char **argv);  /* strata store init|info */
 int cmd_fsck(int argc, char **argv);   /* strata fsck */
 int cmd_bench(int argc, char **argv);  /* strata bench (tools/cmd_bench.c) */
+int cmd_import(int argc, char **argv); /* strata import (tools/cmd_import.c) */
+int cmd_images(int argc, char **argv); /* strata images (tools/cmd_image.c) */
+int cmd_inspect(int argc, char **argv); /* strata inspect (tools/cmd_image.c) */
+int cmd_tag(int argc, char **argv);    /* strata tag (tools/cmd_image.c) */
+int cmd_rmi(int argc, char **argv);    /* strata rmi (tools/cmd_image.c) */
+int cmd_df(int argc, char **argv);     /* strata df (tools/cmd_image.c) */
+int cmd_verify(int argc, char **argv); /* strata verify (tools/cmd_image.c) */
+int cmd_gc(int argc, char **argv);     /* strata gc (tools/cmd_gc.c) */
 
 #endif

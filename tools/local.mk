@@ -4,3 +4,4 @@ tools_strata_SOURCES = tools/strata.c tools/cmd.h tools/cmd_store.c
 tools_strata_LDADD = $(STORE_LIBS)
 include tools/fuse.mk
 include tools/bench.mk
+include tools/import.mk

@@ -13,7 +13,7 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: strata-fuse [-f] [-d] -o lowerdir=DIR[:DIR...][,upperdir=DIR,workdir=DIR][,OPTION...] MOUNTPOINT\n"
+	fprintf(f, "usage: strata-fuse [-f] [-d] -o lowerdir=DIR[:DIR...][,upperdir=DIR,workdir=DIR][,OPTION...] [SOURCE] MOUNTPOINT\n"
 		   "see strata-fuse(8) for the options\n");
 }
 
@@ -55,13 +55,16 @@ int main(int argc, char **argv)
 			goto fail;
 		}
 	}
-	if (optind != argc - 1) {
+	/* "strata-fuse SOURCE MOUNTPOINT" is how mount.fuse3 runs it for
+	 * "mount -t fuse.strata-fuse SOURCE MOUNTPOINT": SOURCE is free text,
+	 * as for fuse-overlayfs. */
+	if (optind != argc - 1 && optind != argc - 2) {
 		usage(stderr);
 		goto fail;
 	}
-	cfg.mountpoint = realpath(argv[optind], NULL);
+	cfg.mountpoint = realpath(argv[argc - 1], NULL);
 	if (!cfg.mountpoint) {
-		fprintf(stderr, "strata-fuse: %s: %s\n", argv[optind],
+		fprintf(stderr, "strata-fuse: %s: %s\n", argv[argc - 1],
 			strerror(errno));
 		goto fail;
 	}

@@ -13,6 +13,14 @@ static const struct cmd top_cmds[] = {
 	{ "store", cmd_store, "create or describe a store (init, info)" },
 	{ "fsck", cmd_fsck, "check a store's consistency and every record's checksum" },
 	{ "bench", cmd_bench, "compare rootfs backends (see strata-bench(1))" },
+	{ "import", cmd_import, "import images from an OCI layout, archive or rootfs tar" },
+	{ "images", cmd_images, "list images" },
+	{ "inspect", cmd_inspect, "show an image's manifest, config and layers" },
+	{ "tag", cmd_tag, "give an image another NAME:TAG" },
+	{ "rmi", cmd_rmi, "remove images or tags (space comes back with gc)" },
+	{ "df", cmd_df, "space used per image: logical, stored, unique, ratios" },
+	{ "gc", cmd_gc, "delete what no image uses and compact the store" },
+	{ "verify", cmd_verify, "rebuild image layers and check them against their DiffIDs" },
 	{ NULL, NULL, NULL },
 };
 

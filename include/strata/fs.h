@@ -43,6 +43,10 @@ struct fs_config {
 	bool noacl;		/* hide system.posix_acl_* xattrs */
 	bool fsync;		/* fsync=0 turns fsync/fdatasync into no-ops */
 	bool noxattrs;		/* noxattrs=1: every xattr op is ENOTSUP */
+	bool metacopy;		/* metacopy=on: metadata changes of lower
+				 * files copy no data (kernel overlayfs's
+				 * metacopy format; off by default, since a
+				 * kernel mount then needs metacopy=on) */
 	double timeout;		/* entry/attr/negative timeout, seconds */
 	bool foreground;	/* -f: do not daemonize */
 	bool debug;		/* -d / debug: libfuse debug output, implies -f */

@@ -64,7 +64,8 @@ struct store_rec_info {
 	uint16_t flags;  /* caller flags (STORE_F_*) */
 	uint32_t user;   /* caller word stored in the header (e.g. raw length) */
 	uint32_t len;    /* payload length in bytes */
-	uint64_t seq;    /* log sequence number of the record */
+	uint64_t seq;    /* log sequence number of the record's current copy (grows
+			  * when store_compact() moves it; payload and other fields stay) */
 };
 
 /* Space accounting, in bytes. */
@@ -199,6 +200,53 @@ int store_iterate(struct store *s, store_iter_fn fn, void *arg);
 /* Space accounting and identity; never fail on an open store. */
 void store_get_stats(struct store *s, struct store_stats *st);
 void store_get_info(struct store *s, struct store_info *info);
+
+/* Compaction (space reclaim): see "Compaction" in strata-store(5). */
+struct store_compact_report {
+	uint64_t segments_scanned;   /* segments chosen as victims */
+	uint64_t segments_cleaned;   /* victims whose live records were all moved out */
+	uint64_t segments_freed;     /* of those, free for reuse when compaction returned */
+	uint64_t records_moved;      /* live records copied to the log head */
+	uint64_t tombstones_kept;    /* tombstones copied forward (an older record may remain) */
+	uint64_t tombstones_dropped; /* tombstones no recovery path needs any more */
+	uint64_t bytes_moved;        /* bytes appended for moved records and tombstones */
+	uint64_t bytes_freed;        /* segments_freed * segment size */
+};
+
+/*
+ * Progress callback: called after each victim segment with the totals so
+ * far and the number of victims chosen.  A non-zero return stops
+ * compaction after what was moved has been made durable.
+ */
+typedef int (*store_compact_progress_fn)(void *arg, const struct store_compact_report *sofar,
+					 uint64_t victims);
+
+struct store_compact_opts {
+	double min_reclaim;  /* clean a segment only when at least this fraction of it is
+			      * dead; 0: 0.25; else must be in (0, 1] */
+	uint64_t max_bytes;  /* skip victims whose live bytes would take bytes_moved past
+			      * this (tombstones carried along come on top); 0: no limit */
+	store_compact_progress_fn progress; /* may be NULL */
+	void *progress_arg;
+};
+
+/*
+ * Reclaim space: pick the segments with the most dead bytes, copy their
+ * live records (same key, type, flags, user word and payload; a new seq) to
+ * the log head, sync, write a checkpoint, and only then make the emptied
+ * segments free for the appender.  Safe to call while other threads put,
+ * get and delete; a crash at any point loses no acknowledged record and
+ * brings back no deleted one.  o may be NULL (defaults); r (may be NULL)
+ * receives what was done, also on error.  Returns 0; -EBUSY another
+ * compaction is running on this handle; -EROFS read-only handle; -EINVAL
+ * bad options; -ENOSPC not even one victim could be moved while keeping
+ * room for a checkpoint; -ECANCELED the progress callback stopped it (what
+ * was moved is durable); another -errno from I/O (moved records stay
+ * readable; their old segments are not reused until a later compaction or
+ * reopen).
+ */
+int store_compact(struct store *s, const struct store_compact_opts *o,
+		  struct store_compact_report *r);
 
 /* fsck options and report. */
 struct store_fsck_opts {

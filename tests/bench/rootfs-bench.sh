@@ -17,7 +17,8 @@ usage: strata bench [--short|--full] [--image IMAGE] [--backends LIST]
   --full             the real benchmark (default)
   --image IMAGE      tiny, minbase, ROOTFS.tar or OCI-LAYOUT[:TAG]
   --backends LIST    comma-separated: kernel,fuse-overlayfs,strata (default all)
-  --store-on KIND    where lowers and uppers live (default file)
+  --store-on KIND    where the lower, upper and work dirs of every backend live
+                     (default file; strata reads the same dirs for now)
   --store-size SIZE  size of the store device (default 512M short, 6G full)
   --runs N           runs per workload and backend (default 1 short, 3 full)
   --workloads LIST   comma-separated subset of the workloads
@@ -66,9 +67,11 @@ case $B_RUNS in '' | *[!0-9]*) [ -z "$B_RUNS" ] || die "--runs: not a number: $B
 if [ "$B_MODE" = short ]; then
 	: "${B_IMAGE:=tiny}" "${B_RUNS:=1}" "${B_STORE_SIZE:=512M}"
 	P_FIO_SIZE=16M P_FIO_WSIZE=8M P_FIO_RUNTIME=1 P_SMALL_N=300 P_CPROJ_N=6 P_COPYUP_N=50 P_START_K=1
+	P_REAP_WAIT=0
 else
 	: "${B_IMAGE:=minbase}" "${B_RUNS:=3}" "${B_STORE_SIZE:=6G}"
 	P_FIO_SIZE=1G P_FIO_WSIZE=256M P_FIO_RUNTIME=10 P_SMALL_N=10000 P_CPROJ_N=100 P_COPYUP_N=2000 P_START_K=3
+	P_REAP_WAIT=100
 fi
 [ "$B_RUNS" -ge 1 ] || die "--runs must be at least 1"
 : "${B_OUT:=$PWD/strata-bench-$(date -u +%Y%m%d-%H%M%S)}"
@@ -116,26 +119,53 @@ data_layer_setup "$B_STORE"
 B_LOWERS_DESC="$(tr ':' '\n' <<<"$B_LOWERS" | wc -l) directories (bench data layer on top of the image)"
 MNT=$B_WORK/mnt
 mkdir -p "$MNT"
+B_SCAN_MNTS+=("$MNT")
 runc_bundle_setup "$MNT"
 sync
 
 # One measurement: fresh upper, mount (timed), workload, unmount (timed).
+# Every measurement mounts afresh, so a FUSE backend also starts a new
+# daemon: cold runs then drop caches, and neither the kernel's per-mount
+# page cache of a FUSE filesystem nor the daemon's own caches survive.
+# Daemons exit by themselves after the unmount (it takes a FUSE daemon a
+# second or two here); the full mode waits for that before the next
+# measurement, the short mode checks on them later (B_EXITING).
+B_EXITING=()
+reap_daemons() { # WAIT-TENTHS: forget daemons that exited, wait or end the others
+	local p left=()
+	for p in "${B_EXITING[@]}"; do
+		kill -0 "$p" 2>/dev/null || continue
+		if [ "$1" -gt 0 ] && ! wait_gone "$p" "$1"; then
+			echo "bench: daemon $p did not exit after its unmount: ending it" >>"$B_LOG"
+			kill "$p" 2>/dev/null
+			wait_gone "$p" 20 || kill -9 "$p" 2>/dev/null
+		elif [ "$1" = 0 ]; then
+			left+=("$p")
+		fi
+	done
+	B_EXITING=("${left[@]}")
+}
+
 run_cycle() { # WORKLOAD RUN BACKEND
 	local w=$1 up=$B_STORE/cycle/upper wk=$B_STORE/cycle/work t0 t1 pid m rc=0
 	B_WL=$w B_RUN=$2 B_BE=$3 B_NOTE=""
+	reap_daemons "$P_REAP_WAIT"
 	rm -rf "$B_STORE/cycle"
 	mkdir -p "$up" "$wk"
+	echo "== $w run $2 $3" >>"$B_LOG"
+	track_mount "$MNT"
 	t0=$(now)
-	if ! be_call mount "$3" "$B_LOWERS" "$up" "$wk" "$MNT" >>"$B_LOG" 2>&1; then
+	if ! be_call mount "$3" "$B_LOWERS" "$up" "$wk" "$MNT" >>"$B_LOG" 2>&1 3>&-; then
 		for m in $(metrics_of "$w"); do record_failed "$m" "mount failed (see bench.log)"; done
 		is_mounted "$MNT" && _b_unmount "$MNT"
+		untrack_mount "$MNT"
 		progress "$w run $2 $3: mount FAILED"
 		return 0
 	fi
 	t1=$(now)
-	track_mount "$MNT"
-	B_CUR_PIDS=$(be_call pids "$3" "$MNT")
+	B_CUR_PIDS=$(be_call pids "$3" "$MNT") || B_CUR_PIDS=""
 	for pid in $B_CUR_PIDS; do track_pid "$pid"; done
+	[ -z "$B_CUR_PIDS" ] || echo "bench: $3 daemon pid(s): $B_CUR_PIDS" >>"$B_LOG"
 	if [ "$w" = mount ]; then
 		record mount "$(elapsed "$t0" "$t1")"
 	else
@@ -146,37 +176,37 @@ run_cycle() { # WORKLOAD RUN BACKEND
 	if be_call umount "$3" "$MNT" >>"$B_LOG" 2>&1; then
 		t1=$(now)
 		[ "$w" = mount ] && record umount "$(elapsed "$t0" "$t1")"
-		untrack_mount "$MNT"
 	else
 		_b_unmount "$MNT"
-		untrack_mount "$MNT"
 		rc=1
 	fi
-	# The daemon exits after the unmount; wait for it, untimed.
-	for pid in $B_CUR_PIDS; do
-		wait_gone "$pid" 100 || { kill "$pid" 2>/dev/null; rc=1; }
-	done
+	untrack_mount "$MNT"
+	for pid in $B_CUR_PIDS; do B_EXITING+=("$pid"); done
+	[ "$P_REAP_WAIT" = 0 ] || reap_daemons "$P_REAP_WAIT"
 	if [ "$rc" != 0 ]; then
 		for m in $(metrics_of "$w"); do
 			grep -q "^$3,$w,$m,$2,[^,]*,ok," "$B_RESULTS" || record_failed "$m" "workload failed (see bench.log)"
 		done
 		progress "$w run $2 $3: FAILED"
 	else
-		progress "$w run $2/$B_RUNS $3: $B_NOTE"
+		progress "$w run $2/$B_RUNS $3: $B_NOTE$(eta "$B_STEP" "$B_TOTAL")"
 	fi
 }
 
 B_TOTAL=$((${#WLS[@]} * B_RUNS * ${#RUNNABLE[@]}))
+B_T0=$SECONDS
 nb=${#RUNNABLE[@]}
 for w in "${WLS[@]}"; do
 	for ((r = 1; r <= B_RUNS; r++)); do
-		# Alternate: each run starts with the next backend.
+		# Alternate: run r starts with backend r-1 (mod the number of backends),
+		# so no backend always runs first (or right after another) on a workload.
 		for ((i = 0; i < nb; i++)); do
 			B_STEP=$((B_STEP + 1))
 			run_cycle "$w" "$r" "${RUNNABLE[$(((i + r - 1) % nb))]}"
 		done
 	done
 done
+reap_daemons 100
 
 machine_info >"$B_OUT/machine.txt"
 stats_summarize "$B_RESULTS" "$B_METRIC_INFO" >"$B_OUT/summary.csv"

@@ -8,6 +8,7 @@
 T=$TEST_TMP
 mkdir -p "$T/l" "$T/small" "$T/m"
 head -c 3000000 /dev/urandom > "$T/l/big"
+cp "$T/l/big" "$T/l/big2"
 echo small > "$T/l/small-file"
 mount -t tmpfs -o size=2m tmpfs "$T/small" || skip "cannot mount tmpfs"
 track_mount "$T/small"
@@ -34,6 +35,14 @@ cmp "$T/l/big" "$T/m/big" || fail "lower file view changed after failed copy-up"
 [ ! -e "$T/small/u/big" ] || fail "half copy-up visible in the upper"
 ls "$T/small/w/work" > "$T/ls"; [ ! -s "$T/ls" ] || fail "work dir left dirty: $(cat "$T/ls")"
 echo ok >> "$T/m/small-file" || fail "small copy-up after ENOSPC"
+
+say "truncating a lower file to 0 copies no data"
+: > "$T/m/big" || fail "O_TRUNC of a 3 MB lower file in a full upper (data copied?)"
+assert_eq "$(stat -c %s "$T/m/big")" 0 "size after O_TRUNC"
+assert_eq "$(stat -c %s "$T/l/big")" 3000000 "lower changed"
+python3 -c 'import os, sys; os.truncate(sys.argv[1], 0)' "$T/m/big2" ||
+	fail "truncate(2) to 0 of a lower file in a full upper"
+assert_eq "$(stat -c %s "$T/m/big2")" 0 "size after truncate(2)"
 
 say "daemon killed: ENOTCONN"
 kill -9 "$_fs_pid"

@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Concurrency: parallel readers, writers, creators, renamers and copy-ups
-# of the same lower files; no error, no lost update, no daemon crash
-# (the sanitizer build aborts on races that corrupt memory).
+# of the same lower files, then metadata and data copy-ups of hardlinked
+# lower files with metacopy=on; no error, no lost update, no broken link,
+# no daemon crash (the sanitizer build aborts on races that corrupt memory).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fs-lib.sh"
 T=$TEST_TMP
@@ -29,5 +30,38 @@ for i in $(seq 50); do
 	[ "$(wc -l < "$M/d/f$i")" = 7 ] || fail "lost appends in f$i: $(cat "$M/d/f$i")"
 done
 [ -z "$(ls "$M" | grep '^w')" ] || fail "worker dirs left"
+strata_umount "$M"
+
+say "metacopy=on, hardlinks: parallel chmod, append, read, link copy-ups"
+mkdir -p "$T/l2/h" "$T/l2/d2" "$T/u2" "$T/w2"
+for i in $(seq 30); do
+	head -c 200000 /dev/zero | tr '\0' 'x' > "$T/l2/d2/f$i"
+	ln "$T/l2/d2/f$i" "$T/l2/h/g$i"
+	cp "$T/l2/d2/f$i" "$T/l2/d2/m$i"     # no links: metacopy first
+done
+strata_mount "lowerdir=$T/l2,upperdir=$T/u2,workdir=$T/w2,metacopy=on" "$M"
+worker2() { # N
+	for i in $(seq 30); do
+		chmod 644 "$M/d2/f$i" || echo "chmod $i" >> "$T/err2.$1"
+		echo "w$1" >> "$M/h/g$i" || echo "append $i" >> "$T/err2.$1"
+		head -c 10 "$M/d2/f$i" > /dev/null || echo "read $i" >> "$T/err2.$1"
+		touch -h "$M/h/g$i" || echo "touch $i" >> "$T/err2.$1"
+		chmod 600 "$M/d2/m$i" || echo "chmod m$i" >> "$T/err2.$1"
+		head -c 10 "$M/d2/m$i" > /dev/null || echo "read m$i" >> "$T/err2.$1"
+		echo "w$1" >> "$M/d2/m$i" || echo "append m$i" >> "$T/err2.$1"
+	done
+}
+pids=""
+for n in 1 2 3 4; do worker2 "$n" & pids="$pids $!"; done
+for p in $pids; do wait "$p"; done
+cat "$T"/err2.* 2>/dev/null && fail "errors in workers" || true
+for i in $(seq 30); do
+	[ "$(stat -c '%i %h %s' "$M/d2/f$i")" = "$(stat -c '%i %h %s' "$M/h/g$i")" ] ||
+		fail "f$i and g$i are no longer one inode"
+	[ "$(grep -c "w[1-4]$" "$M/d2/f$i")" = 4 ] || fail "lost appends in f$i: $(grep -o "w[1-4]$" "$M/d2/f$i" | tr "\n" " ")"
+	[ "$(head -c 200000 "$M/d2/f$i" | tr -d x | wc -c)" = 0 ] || fail "data of f$i damaged"
+	[ "$(grep -c "w[1-4]$" "$M/d2/m$i")" = 4 ] || fail "lost appends in m$i"
+	[ "$(head -c 200000 "$M/d2/m$i" | tr -d x | wc -c)" = 0 ] || fail "data of m$i damaged"
+done
 strata_umount "$M"
 say ok

@@ -46,3 +46,24 @@ kernel_mount() {
 fsdiff_bin() {
 	echo "$STRATA_BUILDDIR/tests/integration/fsdiff"
 }
+
+# daemon_pids MNT: PIDs of strata-fuse processes serving MNT (found by
+# their command line, which names MNT: unique per test directory).  For
+# daemons started by mount(8) or mount.strata, whose PID nobody returns.
+daemon_pids() {
+	for _p in /proc/[0-9]*; do
+		_c=$(tr '\0' ' ' 2>/dev/null < "$_p/cmdline") || continue
+		case $_c in
+		strata-fuse*" $1 "*|*/strata-fuse*" $1 "*) echo "${_p#/proc/}" ;;
+		esac
+	done
+}
+
+# wait_gone PID: wait up to 5 s for a process to exit.
+wait_gone() {
+	for _ in $(seq 100); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	return 1
+}

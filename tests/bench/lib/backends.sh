@@ -7,6 +7,10 @@
 #   be_ID_umount MNT             unmounted on return (the runner then waits,
 #                                untimed, for the daemon PIDs to exit)
 #   be_ID_pids MNT               PIDs of the daemon serving MNT (none: in kernel)
+# and may define
+#   be_ID_label                  column title in tables, report and plots
+#                                (default NAME), e.g. to say what it reads
+#   be_ID_note                   one sentence for the report's method section
 # Lowers, upper and work dirs are host directories on the bench store.
 
 B_ALL_BACKENDS="kernel fuse-overlayfs strata"
@@ -16,6 +20,18 @@ be_call() { # OP BACKEND ARGS...
 	local op=$1 be=$2
 	shift 2
 	"be_$(be_id "$be")_$op" "$@"
+}
+
+be_label() { # BACKEND -> column title
+	if declare -F "be_$(be_id "$1")_label" >/dev/null; then
+		be_call label "$1"
+	else
+		printf '%s' "$1"
+	fi
+}
+be_note() { # BACKEND -> a sentence, or nothing
+	declare -F "be_$(be_id "$1")_note" >/dev/null && be_call note "$1"
+	return 0
 }
 
 be_load() { # BACKEND
@@ -30,13 +46,16 @@ be_load() { # BACKEND
 fuse_daemon_pids() { # COMM MNT
 	local d comm args a
 	for d in /proc/[0-9]*; do
-		read -r comm <"$d/comm" 2>/dev/null || continue
+		{ read -r comm <"$d/comm"; } 2>/dev/null || continue
 		[ "$comm" = "$1" ] || continue
-		mapfile -d '' args <"$d/cmdline" 2>/dev/null || continue
+		{ mapfile -d '' args <"$d/cmdline"; } 2>/dev/null || continue
 		for a in "${args[@]}"; do
 			[ "$a" = "$2" ] && { echo "${d#/proc/}"; break; }
 		done
 	done
+	# (Not the status of the last comparison: other daemons of the same
+	# name, with higher PIDs, are no failure.)
+	return 0
 }
 
 # wait_mounted MNT [TENTHS]: for daemons that may return before the mount.

@@ -7,7 +7,7 @@
 
 _image_untar() { # TAR DIR
 	mkdir -p "$2"
-	tar --numeric-owner --xattrs --xattrs-include='*' -xpf "$1" -C "$2"
+	run_fg tar --numeric-owner --xattrs --xattrs-include='*' -xpf "$1" -C "$2"
 }
 
 # OCI whiteouts to overlayfs format: .wh.NAME -> char 0/0, .wh..wh..opq -> xattr.
@@ -75,12 +75,14 @@ image_setup() { # IMAGE STOREDIR
 data_layer_setup() { # STOREDIR
 	local d=$1/lower/data/bench
 	mkdir -p "$d"
-	fio --name=prep --filename="$d/fio.dat" --rw=write --bs=1M --size="$P_FIO_SIZE" \
+	run_fg fio --name=prep --filename="$d/fio.dat" --rw=write --bs=1M --size="$P_FIO_SIZE" \
 		--ioengine=psync --end_fsync=1 >/dev/null || die "cannot create the fio file"
 	cproj_generate "$d/cproj" "$P_CPROJ_N"
 	B_LOWERS=$1/lower/data:$B_LOWERS
 	# Files to chmod in the copy-up workload: lower regular files, fixed order.
-	(cd "$B_IMAGE_LOWER" && find . -xdev -type f -print0 | sort -z | head -z -n "$P_COPYUP_N") \
+	# (sed, not head: head would end the pipe early, and pipefail turn
+	# sort's SIGPIPE into a failure.)
+	(cd "$B_IMAGE_LOWER" && find . -xdev -type f -print0 | sort -z | sed -z -n "1,${P_COPYUP_N}p") \
 		>"$1/copyup.list"
 	B_COPYUP_N=$(tr -cd '\0' <"$1/copyup.list" | wc -c)
 }

@@ -5,9 +5,12 @@
 
 # _cells SUMMARY: tab-separated, a header, one row per metric, a cell per backend.
 _cells() {
-	awk -F, -v info="$B_METRIC_INFO" -v bes="${B_BACKENDS[*]}" '
+	local be labels=""
+	for be in "${B_BACKENDS[@]}"; do labels+="$(be_label "$be")|"; done
+	awk -F, -v info="$B_METRIC_INFO" -v bes="${B_BACKENDS[*]}" -v labels="$labels" '
 	BEGIN {
 		nb = split(bes, be, " ")
+		split(labels, lab_be, "|")
 		nm = split(info, il, "\n")
 		for (i = 1; i <= nm; i++) {
 			split(il[i], f, "|"); mid[i] = f[1]; lab[i] = f[3]; unit[i] = f[4]; bet[i] = f[5]
@@ -26,7 +29,7 @@ _cells() {
 	}
 	END {
 		hdr = "metric\tunit\tbetter"
-		for (b = 1; b <= nb; b++) hdr = hdr "\t" be[b]
+		for (b = 1; b <= nb; b++) hdr = hdr "\t" lab_be[b]
 		print hdr
 		for (i = 1; i <= nm; i++) {
 			r = lab[i] "\t" unit[i] "\t" bet[i]; any = 0
@@ -60,7 +63,7 @@ _md_table() {
 }
 
 report_md() { # SUMMARY MACHINE -> report.md on stdout
-	local s=$1 m=$2
+	local s=$1 m=$2 be
 	echo "# strata bench: rootfs backends compared"
 	echo
 	echo "Command: \`$B_COMMAND\`"
@@ -68,6 +71,12 @@ report_md() { # SUMMARY MACHINE -> report.md on stdout
 	echo "## Machine"
 	echo
 	sed 's/^\([^=]*\)=\(.*\)$/- **\1**: \2/' "$m"
+	echo
+	echo "## Backends"
+	echo
+	for be in "${B_BACKENDS[@]}"; do
+		echo "- **$(be_label "$be")**: $(be_call version "$be" 2>/dev/null || echo '?'). $(be_note "$be")"
+	done
 	echo
 	echo "## Results"
 	echo
@@ -77,25 +86,33 @@ report_md() { # SUMMARY MACHINE -> report.md on stdout
 	echo
 	_md_table "$s"
 	echo
-	echo "![ratios to kernel overlayfs](plot.svg)"
+	echo "![ratios to kernel overlayfs, and daemon RSS](plot.svg)"
 	echo
 	echo "## Method"
 	echo
-	echo "- Mode $B_MODE; lower layers: $B_LOWERS_DESC; every measurement uses a fresh mount with an empty upper directory on the same store."
-	echo "- Cold: \`sync; echo 3 > /proc/sys/vm/drop_caches\` after mounting. Warm: the same operation once, untimed, before the timed one."
+	echo "- Mode $B_MODE; lower layers: $B_LOWERS_DESC; store: $B_STORE_DESC. Every measurement uses a fresh mount (for the FUSE backends a newly started daemon) with an empty upper directory on the same store; --store-on places the lower, upper and work directories of every backend."
+	echo "- Order: for each workload, run r of every backend, backends rotated by one from run to run (run 1: ${RUNNABLE[*]:-}; run 2 starts with the second...)."
+	echo "- Cold: fresh mount, then \`sync; echo 3 > /proc/sys/vm/drop_caches\`, then the timed operation; the fresh mount also means a FUSE filesystem starts without its per-mount page cache and its daemon without caches. Warm: the same operation once, untimed, before the timed one."
 	echo "- fio: ioengine=io_uring, buffered; seq read bs=1M iodepth=8 over $P_FIO_SIZE; rand read bs=4k iodepth=16 ${P_FIO_RUNTIME}s; rand write bs=4k iodepth=16 on a new $P_FIO_WSIZE upper file, ${P_FIO_RUNTIME}s + fsync."
 	echo "- untar: the image's rootfs tar into a new directory, then sync. copy-up: chmod g+w of $B_COPYUP_N lower files. small files: $P_SMALL_N x 1 KiB created (split) then rm -rf."
 	echo "- build: make -j$(nproc) of a generated C project of $P_CPROJ_N modules on the mount. start: runc run of /bin/true, $P_START_K per mount. RSS: daemon VmRSS after the cold walk."
-	echo "- Raw values: results.csv, results.json; summary: summary.csv; log: bench.log."
+	for be in "${B_BACKENDS[@]}"; do
+		[ -n "$(be_note "$be")" ] && echo "- $(be_note "$be")"
+	done
+	echo "- Raw values: results.csv, results.json; summary: summary.csv; plots: plot.svg, plot.png; log: bench.log."
 }
 
 report_json() { # RESULTS SUMMARY MACHINE -> results.json on stdout
-	jq -n --rawfile raw "$1" --rawfile sum "$2" --rawfile mach "$3" \
+	local be labels='{}'
+	for be in "${B_BACKENDS[@]}"; do
+		labels=$(jq -c --arg k "$be" --arg v "$(be_label "$be")" '. + {($k): $v}' <<<"$labels")
+	done
+	jq -n --rawfile raw "$1" --rawfile sum "$2" --rawfile mach "$3" --argjson labels "$labels" \
 		--arg cmd "$B_COMMAND" --arg mode "$B_MODE" --argjson runs "$B_RUNS" '
 	def rows($t): $t | split("\n") | map(select(length > 0) | split(",")) as $r
 		| $r[0] as $h | $r[1:] | map([$h, .] | transpose | map({(.[0]): .[1]}) | add);
 	def num: if . == "" or . == null then null else tonumber end;
-	{ command: $cmd, mode: $mode, runs: $runs,
+	{ command: $cmd, mode: $mode, runs: $runs, backends: $labels,
 	  machine: ($mach | split("\n") | map(select(length > 0) | capture("^(?<k>[^=]*)=(?<v>.*)$"))
 		| map({(.k): .v}) | add),
 	  summary: (rows($sum) | map(.n |= num | .median |= num | .min |= num | .max |= num

@@ -27,11 +27,12 @@ metrics_of() { # WORKLOAD -> metric ids
 	awk -F'|' -v w="$1" '$2 == w { print $1 }' <<<"$B_METRIC_INFO"
 }
 
-# timed CMD...: run CMD (output to the log); sets T (seconds) on success.
+# timed CMD...: run CMD (output to the log), interruptibly (run_fg); sets T
+# (seconds) on success.
 timed() {
 	local t0 t1
 	t0=$(now)
-	"$@" >>"$B_LOG" 2>&1 || return 1
+	run_fg "$@" >>"$B_LOG" 2>&1 || return 1
 	t1=$(now)
 	T=$(elapsed "$t0" "$t1")
 }
@@ -59,7 +60,7 @@ wl_read_cold() { drop_caches && timed _read_all "$1" && record read_cold "$T"; }
 _fio() { # OUTPUT.json FIO-ARGS...
 	local out=$1
 	shift
-	fio --output-format=json --output="$out" --ioengine=io_uring "$@" >>"$B_LOG" 2>&1
+	run_fg fio --output-format=json --output="$out" --ioengine=io_uring "$@" >>"$B_LOG" 2>&1
 }
 wl_fio_seqread() {
 	local j=$B_WORK/fio.json
@@ -104,14 +105,12 @@ wl_smallfiles() {
 
 wl_build() { timed make -s -C "$1/bench/cproj" -j"$(nproc)" CC=gcc && record build "$T"; }
 
-_runc_true() { # MNT ID
-	B_CONTAINERS+=("$2")
-	runc run --bundle "$B_WORK/bundle" "$2" </dev/null
-}
 wl_start() {
-	local k
+	local k id
 	for ((k = 1; k <= P_START_K; k++)); do
-		timed _runc_true "$1" "strata-bench-$$-$B_STEP-$k" && record start "$T" || return 1
+		id=strata-bench-$$-$B_STEP-$k
+		B_CONTAINERS+=("$id")
+		timed runc run --bundle "$B_WORK/bundle" "$id" </dev/null && record start "$T" || return 1
 	done
 }
 

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The dedup index: file data chunks in the block store, keyed by their
+ * SHA-256 content id, stored zstd-compressed when the per-store policy says
+ * it pays (STORE_F_ZSTD set, raw length in the record's user word), and the
+ * reference counts that decide what gc may reclaim.
+ *
+ * Crash safety of reference counts.  Counts are never stored as counters
+ * (a counter update and the record it counts could not be made durable
+ * together with the store's primitives, and a torn pair would either leak
+ * a chunk forever or free a live one).  The only persistent truth is the
+ * layer indexes: each lists the chunks its files and tar skeleton use, and a
+ * layer is reachable when an image record of the catalog names it.  A
+ * struct chunk_refs is the table derived from them: built at gc (or df)
+ * time by walking catalog -> layers -> chunk lists, updated in memory with
+ * chunk_refs_incref()/decref() while the process works.  A chunk is written
+ * before any layer that names it (import syncs chunks, then writes the
+ * layer, then the image record), so after a crash at any instant every
+ * reachable chunk exists, and chunks of an interrupted import are simply
+ * unreferenced: chunkstore_sweep() deletes them.  gc must hold the store's
+ * exclusive lock (catalog_lock()) so no import is between "chunk written"
+ * and "layer written" while it sweeps.
+ *
+ * Thread safety: a struct chunkstore may be used by many threads at once
+ * (compression contexts come from an internal pool).  A struct chunk_refs
+ * belongs to one thread at a time.
+ */
+#ifndef STRATA_CHUNKSTORE_H
+#define STRATA_CHUNKSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strata/dedup.h"
+#include "strata/store.h"
+
+struct chunkstore;
+
+/*
+ * Wrap an open store.  pol: compression policy for new chunks (NULL: zstd
+ * at the default level).  The store stays owned by the caller and must
+ * outlive the chunkstore.  Returns 0 and *out, -EINVAL bad policy, -ENOMEM.
+ */
+int chunkstore_create(struct store *s, const struct dedup_compress_policy *pol,
+		      struct chunkstore **out);
+
+/* Free a chunkstore (not the store); NULL is accepted. */
+void chunkstore_destroy(struct chunkstore *cs);
+
+/* The store under cs. */
+struct store *chunkstore_store(const struct chunkstore *cs);
+
+/* What chunkstore_put() did. */
+struct chunkstore_put_info {
+	bool added;          /* a new record was written (false: deduplicated) */
+	bool compressed;     /* the record holds a zstd frame */
+	uint32_t stored_len; /* payload bytes of the record (new or existing) */
+};
+
+/*
+ * Store len bytes (1..DEDUP_CHUNK_MAX_LIMIT) as a chunk: compute the id,
+ * and unless a chunk with that id exists, write it (compressed when the
+ * policy says so).  Returns 0 with *cid (and *pi, may be NULL), -EINVAL
+ * (len 0 or too big), -ENOSPC, -ENOMEM, -EIO, -EROFS.  The chunk is durable
+ * after store_sync().
+ */
+int chunkstore_put(struct chunkstore *cs, const void *data, size_t len, struct dedup_cid *cid,
+		   struct chunkstore_put_info *pi);
+
+/* As chunkstore_put() when the caller already computed cid from data. */
+int chunkstore_put_cid(struct chunkstore *cs, const struct dedup_cid *cid, const void *data,
+		       size_t len, struct chunkstore_put_info *pi);
+
+/*
+ * Describe a chunk without reading it: raw (uncompressed) length, payload
+ * length in the store, compressed or not.  Any out pointer may be NULL.
+ * Returns 0, -ENOENT (no such chunk), -EUCLEAN (the key holds another
+ * record type).
+ */
+int chunkstore_stat(struct chunkstore *cs, const struct dedup_cid *cid, uint32_t *raw_len,
+		    uint32_t *stored_len, bool *compressed);
+
+/*
+ * Read a chunk's raw bytes into buf (bufsize >= raw length).  Returns 0 and
+ * *len, -ENOENT, -ENOBUFS (*len says how much is needed), -EBADMSG (store
+ * checksum or zstd frame broken; logged with the id), -EIO, -ENOMEM.
+ * verify: also recompute the SHA-256 and return -EBADMSG on a mismatch.
+ */
+int chunkstore_get(struct chunkstore *cs, const struct dedup_cid *cid, void *buf, size_t bufsize,
+		   size_t *len, bool verify);
+
+/* One request of chunkstore_get_batch(). */
+struct chunkstore_req {
+	struct dedup_cid cid;
+	void *buf;      /* room for the raw chunk */
+	size_t bufsize;
+	size_t len;     /* out: raw length */
+	int res;        /* out: 0 or -errno as for chunkstore_get() */
+};
+
+/*
+ * Read n chunks with one batched store read (store_get_batch()), then
+ * decompress those that need it.  Returns 0 when all succeeded, else the
+ * first failing request's -errno (each request has its own res).
+ */
+int chunkstore_get_batch(struct chunkstore *cs, struct chunkstore_req *reqs, unsigned n);
+
+/* ---- reference counts (derived, see above) ---- */
+
+struct chunk_refs;
+
+/* Create an empty table.  Returns 0 and *out, or -ENOMEM. */
+int chunk_refs_create(struct chunk_refs **out);
+
+/* Free a table; NULL is accepted. */
+void chunk_refs_destroy(struct chunk_refs *r);
+
+/*
+ * Add n references to cid (n >= 1).  Returns the new count (> 0) or
+ * -ENOMEM (table unchanged).
+ */
+int64_t chunk_refs_incref(struct chunk_refs *r, const struct dedup_cid *cid, uint64_t n);
+
+/*
+ * Drop one reference.  Returns the new count (0: nobody uses the chunk any
+ * more, gc may reclaim it), or -ENOENT when cid holds no reference (a
+ * caller bug, reported rather than going negative).
+ */
+int64_t chunk_refs_decref(struct chunk_refs *r, const struct dedup_cid *cid);
+
+/* Current count of cid (0 when unknown). */
+uint64_t chunk_refs_get(const struct chunk_refs *r, const struct dedup_cid *cid);
+
+/* Number of ids with a count > 0. */
+size_t chunk_refs_count(const struct chunk_refs *r);
+
+/*
+ * Call fn for every id with a count > 0 (any order).  fn returns 0 to go
+ * on, anything else stops the walk and is returned.
+ */
+typedef int (*chunk_refs_fn)(void *arg, const struct dedup_cid *cid, uint64_t count);
+int chunk_refs_iterate(const struct chunk_refs *r, chunk_refs_fn fn, void *arg);
+
+/* What chunkstore_sweep() found and did. */
+struct chunkstore_sweep_stats {
+	uint64_t chunks;        /* chunk records seen */
+	uint64_t live;          /* kept: referenced */
+	uint64_t deleted;       /* deleted: unreferenced */
+	uint64_t deleted_bytes; /* their payload bytes */
+	uint64_t missing;       /* referenced ids with no chunk record (damage) */
+};
+
+/*
+ * Delete every chunk record whose id has no reference in live, then sync.
+ * Counts referenced ids that have no record in st->missing (logged; not an
+ * error for the sweep, but the caller should report damage).  The caller
+ * holds the store's exclusive lock.  Returns 0, or -errno of the first
+ * failed delete/sync (records deleted before it stay deleted: they were
+ * garbage).  dry_run: count only.
+ */
+int chunkstore_sweep(struct chunkstore *cs, const struct chunk_refs *live, bool dry_run,
+		     struct chunkstore_sweep_stats *st);
+
+#endif

@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Layer indexes, the image catalog and import.  A library of its own because
+# it sits above both libstore and libdedup (chunkstore).
+noinst_LIBRARIES += store/libcatalog.a
+store_libcatalog_a_SOURCES = store/layer_build.c store/layer_read.c store/catalog.c store/gc.c \
+	store/import.c
+store_libcatalog_a_CPPFLAGS = $(store_libstore_a_CPPFLAGS)
+noinst_HEADERS += include/strata/layer.h store/layer-internal.h include/strata/catalog.h \
+	store/catalog-internal.h include/strata/import.h
+# Everything a program needs to link the catalog (libstore named again:
+# libcatalog and libdedup call into it).
+CATALOG_LIBS = store/libcatalog.a dedup/libdedup.a $(STORE_LIBS)
+
+check_PROGRAMS += tests/unit/test_layer
+TESTS += tests/unit/test_layer
+tests_unit_test_layer_SOURCES = tests/unit/test_layer.c tests/unit/store-test-lib.h \
+	tests/unit/tarhelp.h
+tests_unit_test_layer_CPPFLAGS = $(store_libstore_a_CPPFLAGS)
+tests_unit_test_layer_CFLAGS = $(TEST_CFLAGS)
+tests_unit_test_layer_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=store_get
+tests_unit_test_layer_LDADD = $(CATALOG_LIBS) $(TEST_LIBS)
+
+check_PROGRAMS += tests/unit/test_catalog
+TESTS += tests/unit/test_catalog
+tests_unit_test_catalog_SOURCES = tests/unit/test_catalog.c tests/unit/store-test-lib.h \
+	tests/unit/tarhelp.h
+tests_unit_test_catalog_CPPFLAGS = $(store_libstore_a_CPPFLAGS)
+tests_unit_test_catalog_CFLAGS = $(TEST_CFLAGS)
+# store_put/store_sync are wrapped to fail the commit point of an import.
+tests_unit_test_catalog_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=store_put -Wl,--wrap=store_sync \
+	-Wl,--wrap=store_delete
+tests_unit_test_catalog_LDADD = $(CATALOG_LIBS) $(TEST_LIBS)
+EXTRA_DIST += tests/fuzz/fuzz_layer.c tests/fuzz/build-layer-fuzzers.sh
