@@ -435,7 +435,8 @@ static int assign_tags(struct catalog *c)
 	for (size_t i = 0; i < c->nimgs; i++)
 		if (c->imgs[i].ntags > 1)
 			qsort(c->imgs[i].tags, c->imgs[i].ntags, sizeof(char *), cmp_str);
-	qsort(c->imgs, c->nimgs, sizeof(*c->imgs), cmp_img);
+	if (c->nimgs) /* qsort's base must not be NULL, even for 0 items */
+		qsort(c->imgs, c->nimgs, sizeof(*c->imgs), cmp_img);
 	return 0;
 }
 

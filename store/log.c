@@ -98,7 +98,17 @@ bool seg_is_free_locked(const struct store *s, uint64_t i)
 
 	if ((int64_t)i == s->head_seg || g->cleaning)
 		return false;
-	return g->seq == 0 || (g->live == 0 && g->seq < s->pin_seq);
+	if (g->seq == 0)
+		return true;
+	return g->live == 0 && g->seq < s->pin_seq && g->dead_lsn < s->synced_lsn;
+}
+
+bool seg_awaits_sync_locked(const struct store *s, uint64_t i)
+{
+	const struct seginfo *g = &s->segs[i];
+
+	return (int64_t)i != s->head_seg && !g->cleaning && g->seq && g->live == 0 &&
+	       g->seq < s->pin_seq && g->dead_lsn >= s->synced_lsn;
 }
 
 uint64_t cp_reserve_bytes_locked(const struct store *s)
@@ -465,6 +475,7 @@ broken:
 
 int log_sync_locked(struct store *s)
 {
+	uint64_t target = s->next_lsn;
 	struct wbuf *wb;
 	int r, ret = 0;
 
@@ -506,6 +517,8 @@ int log_sync_locked(struct store *s)
 		if (r) {
 			log_err("%s: fdatasync failed: %s", s->path, strerror(-r));
 			ret = r;
+		} else {
+			s->synced_lsn = target;
 		}
 	}
 	log_update_ondisk_locked(s);

@@ -187,6 +187,7 @@ static void finish(struct store *s, uint64_t expect)
 	if (s->dropped_bytes)
 		s->next_lsn += s->nseg * (s->seg_size / REC_HDR) + 1;
 	atomic_store(&s->ondisk_lsn, s->next_lsn);
+	s->synced_lsn = s->next_lsn; /* what recovery found is on disk */
 }
 
 int rec_roll_forward(struct store *s, uint32_t seg, uint32_t off, uint64_t lsn)
@@ -328,6 +329,7 @@ int rec_full_scan(struct store *s)
 	if (!s->dropped_bytes)
 		s->next_lsn += s->nseg * (s->seg_size / REC_HDR) + 1;
 	atomic_store(&s->ondisk_lsn, s->next_lsn);
+	s->synced_lsn = s->next_lsn; /* what recovery found is on disk */
 out:
 	free(buf);
 	free(order);

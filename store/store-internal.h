@@ -148,6 +148,9 @@ int rec_hdr_decode(const uint8_t *p, struct rec_hdr *h);
  * PAD: header only.  The seed makes records left by an earlier format of
  * the same device fail verification even where lsns happen to line up.
  */
+/* A segment emptied by deletes whose last tombstone is not synced yet. */
+bool seg_awaits_sync_locked(const struct store *s, uint64_t i);
+
 uint64_t rec_csum(const uint8_t *hdr, const void *payload, size_t len, uint64_t seed);
 
 /*
@@ -230,6 +233,10 @@ struct seginfo {
 	uint32_t live;		/* bytes of live records (rec_total) */
 	uint64_t hdr_seq;	/* seq of the header on disk (0: none, or invalidated by
 				 * compaction): a full log scan would read this segment */
+	uint64_t dead_lsn;	/* lsn of the last tombstone that took live bytes from it:
+				 * not free before that tombstone is synced, or a power
+				 * cut could keep the deleted record's index entry while
+				 * its bytes were already overwritten (0: none) */
 	bool cleaning;		/* compaction victim: never free until compaction made
 				 * its moves durable and checkpointed (compact.c) */
 };
@@ -274,6 +281,8 @@ struct store {
 
 	/* Records with lsn < ondisk_lsn are on disk; others may be in wb[]. */
 	_Atomic uint64_t ondisk_lsn;
+	/* Records with lsn < synced_lsn are durable (log_lock). */
+	uint64_t synced_lsn;
 
 	uint64_t checkpoint_bytes;
 	uint8_t *seg_hdr_blk;	/* one block, reused to build segment headers */

@@ -862,6 +862,16 @@ static int room_locked(struct store *s, uint32_t len, bool internal)
 {
 	int r = log_room_locked(s, len, internal);
 
+	/* Segments emptied by deletes come free once their tombstones are durable. */
+	if (r == -ENOSPC) {
+		bool waiting = false;
+
+		for (uint64_t i = 0; i < s->nseg && !waiting; i++)
+			waiting = seg_awaits_sync_locked(s, i);
+		if (waiting && !log_sync_locked(s))
+			r = log_room_locked(s, len, internal);
+	}
+
 	/* Two checkpoints release segments the older one pinned. */
 	for (int i = 0; i < 2 && r == -ENOSPC && cp_would_free_locked(s); i++) {
 		if (cp_write_locked(s))
@@ -964,6 +974,7 @@ int store_delete(struct store *s, const struct store_key *key)
 		goto out;
 	if (!idx_del(&s->idx, key->b, &old)) {
 		s->segs[old.seg].live -= rec_total(old.len);
+		s->segs[old.seg].dead_lsn = h.lsn;
 		s->nrecords--;
 	}
 	s->appended_since_cp += REC_HDR;

@@ -460,6 +460,45 @@ static void test_segment_reuse(void **state)
 	unlink(p);
 }
 
+/*
+ * Regression: a segment emptied by deletes was free at once, before its
+ * tombstones were synced, so new records could overwrite a deleted
+ * record's bytes while (after a power cut) the checkpoint still indexed it.
+ * It must come free only once a sync made the tombstones durable.
+ */
+static void test_deleted_segment_free_after_sync(void **state)
+{
+	const char *p = tpath(SHM, "delsync");
+	struct store_stats st0, st1, st2;
+	struct store_fsck_report rep;
+	struct store *s;
+
+	assert_int_equal(create_store(p, 20 * MiB, 1 << 20), 0);
+	s = open_store(p, false, -1);
+	for (uint32_t n = 0; n < 150; n++)
+		assert_int_equal(put_n(s, n, 12, 20000), 0);
+	assert_int_equal(store_checkpoint(s), 0);
+	assert_int_equal(store_checkpoint(s), 0);
+	store_get_stats(s, &st0);
+	for (uint32_t n = 0; n < 75; n++) {
+		struct store_key k;
+
+		mkkey(&k, n, 12);
+		assert_int_equal(store_delete(s, &k), 0);
+	}
+	store_get_stats(s, &st1);
+	assert_int_equal(st1.free_segments, st0.free_segments);
+	assert_int_equal(store_sync(s), 0);
+	store_get_stats(s, &st2);
+	assert_true(st2.free_segments > st1.free_segments);
+	for (uint32_t n = 75; n < 150; n++)
+		assert_int_equal(check_n(s, n, 12, 20000), 0);
+	assert_int_equal(store_close(s), 0);
+	assert_int_equal(fsck(p, &rep), 0);
+	assert_int_equal(rep.records, 75);
+	unlink(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -475,6 +514,7 @@ int main(void)
 		cmocka_unit_test(test_short_io),
 		cmocka_unit_test(test_fsck_clean),
 		cmocka_unit_test(test_segment_reuse),
+		cmocka_unit_test(test_deleted_segment_free_after_sync),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
