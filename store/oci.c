@@ -197,9 +197,14 @@ static int platform_match(struct image_source *src, struct json_object *desc, co
 	return 1;
 }
 
-static int validate_index(struct json_object *o, const char *what, struct json_object **mans)
+/*
+ * The head shared by an index and a manifest: schemaVersion 2 and, when
+ * present, a mediaType of the expected kind.  Returns 0 with *mt set,
+ * -ENOENT when there is no mediaType, or the error to report.
+ */
+static int check_head(struct json_object *o, const char *what, bool (*type_ok)(const char *),
+		      const char *kind, const char **mt)
 {
-	const char *mt;
 	int64_t sv;
 	int r;
 
@@ -209,13 +214,22 @@ static int validate_index(struct json_object *o, const char *what, struct json_o
 		log_err("%s: schemaVersion %lld is not supported (want 2)", what, (long long)sv);
 		return -ENOTSUP;
 	}
-	r = sj_str(o, "mediaType", false, what, &mt);
-	if (r && r != -ENOENT)
-		return r;
-	if (!r && !is_index_type(mt)) {
-		log_err("%s: mediaType \"%s\" is not an image index", what, mt);
+	r = sj_str(o, "mediaType", false, what, mt);
+	if (!r && !type_ok(*mt)) {
+		log_err("%s: mediaType \"%s\" is not %s", what, *mt, kind);
 		return -EBADMSG;
 	}
+	return r;
+}
+
+static int validate_index(struct json_object *o, const char *what, struct json_object **mans)
+{
+	const char *mt;
+	int r;
+
+	r = check_head(o, what, is_index_type, "an image index", &mt);
+	if (r && r != -ENOENT)
+		return r;
 	r = sj_arr(o, "manifests", true, what, mans);
 	return r == -ENOENT ? -EBADMSG : r;
 }
@@ -355,22 +369,11 @@ static int validate_manifest(struct image *img, const char *what)
 {
 	struct json_object *o = img->mjson, *cfg, *layers;
 	const char *mt;
-	int64_t sv;
 	int r;
 
-	if ((r = sj_int64(o, "schemaVersion", true, what, &sv)))
-		return r == -ENOENT ? -EBADMSG : r;
-	if (sv != 2) {
-		log_err("%s: schemaVersion %lld is not supported (want 2)", what, (long long)sv);
-		return -ENOTSUP;
-	}
-	r = sj_str(o, "mediaType", false, what, &mt);
+	r = check_head(o, what, is_manifest_type, "an image manifest", &mt);
 	if (r && r != -ENOENT)
 		return r;
-	if (!r && !is_manifest_type(mt)) {
-		log_err("%s: mediaType \"%s\" is not an image manifest", what, mt);
-		return -EBADMSG;
-	}
 	if (!r && img->mdesc.media_type && strcmp(mt, img->mdesc.media_type)) {
 		log_err("%s: mediaType \"%s\" differs from its descriptor's \"%s\"", what, mt,
 			img->mdesc.media_type);
