@@ -44,9 +44,9 @@ static int copy_range(int in, int out, off_t off, off_t end, char *buf)
 	return 0;
 }
 
-static int copy_data(struct layer *l, const char *path, int out, off_t size)
+static int copy_data(struct fs_layer *l, const char *path, int out, off_t size)
 {
-	struct layer_file *f;
+	struct fs_layer_file *f;
 	char *buf;
 	off_t off = 0;
 	int ret;
@@ -108,7 +108,7 @@ enum copy_mode {
 
 /* Build a copy of the object at path in layer l as work/tmp; it reports
  * st_ino ino from now on (FS_ORIGIN_XATTR). */
-static int copy_object(struct fs *fs, struct layer *l, const char *path,
+static int copy_object(struct fs *fs, struct fs_layer *l, const char *path,
 		       const struct stat *st, const char *tmp, uint64_t ino,
 		       enum copy_mode mode)
 {
@@ -206,8 +206,8 @@ static struct fs_inode *get_parent(struct fs *fs, struct fs_inode *n)
 static int complete_data(struct fs *fs, struct fs_inode *n, bool empty)
 {
 	char path[PATH_MAX], p[PATH_MAX + 64];
-	enum layer_kind kind;
-	struct layer *l;
+	enum fs_layer_kind kind;
+	struct fs_layer *l;
 	struct stat st;
 	int ret, fd;
 
@@ -273,9 +273,9 @@ static int copy_up(struct fs *fs, struct fs_inode *n, enum copy_mode mode)
 {
 	char path[PATH_MAX], tmp[64];
 	struct fs_inode *parent;
-	enum layer_kind kind;
+	enum fs_layer_kind kind;
 	struct stat st, ust;
-	struct layer *l;
+	struct fs_layer *l;
 	unsigned li = 0;
 	int ret;
 

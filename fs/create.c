@@ -126,7 +126,7 @@ static int do_create(fuse_req_t req, struct fs *fs, struct fs_inode *dir,
 	char ppath[PATH_MAX], path[PATH_MAX], tmp[64], p[PATH_MAX + 64];
 	char stage[64] = "", obj[80];
 	struct fs_entry ent;
-	enum layer_kind kind;
+	enum fs_layer_kind kind;
 	struct fs_inode *n;
 	struct stat st;
 	bool opaque;

@@ -72,7 +72,7 @@ static void set_free(struct name_set *s)
 struct list_ctx {
 	struct fs_dir *d;
 	struct name_set seen;
-	struct layer *l;
+	struct fs_layer *l;
 	unsigned layer;
 	const char *path; /* of the directory */
 	int err;
@@ -101,7 +101,7 @@ static ino_t entry_ino(struct list_ctx *c, const char *name, ino_t ino)
 }
 
 static int list_cb(void *arg, const char *name, ino_t ino,
-		   unsigned char d_type, enum layer_kind kind)
+		   unsigned char d_type, enum fs_layer_kind kind)
 {
 	struct list_ctx *c = arg;
 	struct fs_dirent *e;
@@ -147,7 +147,7 @@ int fs_dir_list(struct fs *fs, struct fs_inode *dir, struct fs_dir *d)
 	if (ret)
 		return ret;
 	for (unsigned i = 0; i < fs->nlayers && !ret; i++) {
-		struct layer *l = fs->layers[i];
+		struct fs_layer *l = fs->layers[i];
 
 		if (!l || !(mask & (1ULL << i)))
 			continue;

@@ -13,7 +13,7 @@
 #include "fs/fs-internal.h"
 
 struct fs_fh {
-	struct layer_file *lf;
+	struct fs_layer_file *lf;
 	bool data_only; /* a metacopy's lower data: its fd has no metadata */
 };
 
@@ -51,7 +51,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool wr = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
 	char path[PATH_MAX];
 	struct fs_fh *h;
-	struct layer *l;
+	struct fs_layer *l;
 	int ret = 0;
 
 	if (wr) {
@@ -132,7 +132,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi)
 {
-	struct layer_file *lf = fh(fi)->lf;
+	struct fs_layer_file *lf = fh(fi)->lf;
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 	char *buf;
 	ssize_t n;
@@ -177,8 +177,14 @@ void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	/* Closing a duplicate releases POSIX locks and reports deferred
 	 * write errors of the underlying filesystem, as close() would. */
-	int fd = dup(fh(fi)->lf->fd);
-	int ret = fd < 0 ? errno : (close(fd) ? errno : 0);
+	int fd, ret;
+
+	if (fh(fi)->lf->fd < 0) { /* a store layer file: nothing to flush */
+		fuse_reply_err(req, 0);
+		return;
+	}
+	fd = dup(fh(fi)->lf->fd);
+	ret = fd < 0 ? errno : (close(fd) ? errno : 0);
 
 	fuse_reply_err(req, ret);
 }

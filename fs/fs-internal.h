@@ -20,22 +20,25 @@
  * lowers.  Paths handed to layer ops are relative to the layer root ("."
  * is the root) and never start with '/'.
  */
-struct layer;
+struct fs_layer;
+struct fs;
+struct store;
+struct chunkstore;
 
-enum layer_kind {
+enum fs_layer_kind {
 	LAYER_ABSENT = 0, /* nothing under that name in this layer */
 	LAYER_ENTRY,	  /* a real entry; *st is filled */
 	LAYER_WHITEOUT,	  /* char 0/0 device or a ".wh.<name>" sibling */
 };
 
 /* Called for each readdir entry; return non-zero to stop. */
-typedef int (*layer_dirent_fn)(void *arg, const char *name, ino_t ino,
-			       unsigned char d_type, enum layer_kind kind);
+typedef int (*fs_layer_dirent_fn)(void *arg, const char *name, ino_t ino,
+			       unsigned char d_type, enum fs_layer_kind kind);
 
 /* An open file of a layer: fd >= 0 when the data is a plain host file, so
  * it can be spliced; backends without a host fd set fd = -1 and serve read(). */
-struct layer_file {
-	struct layer *layer;
+struct fs_layer_file {
+	struct fs_layer *layer;
 	int fd;
 	void *priv;
 };
@@ -46,44 +49,56 @@ struct layer_file {
  * return 0 / a length on success and -errno on failure; they never reply
  * to FUSE and never change the layer.
  */
-struct layer_ops {
+struct fs_layer_ops {
 	const char *name;
 	/* What is at path: *kind, and *st for LAYER_ENTRY (lstat semantics).
 	 * Whiteouts: char 0/0, and ".wh.<name>" next to an absent name. */
-	int (*lookup)(struct layer *l, const char *path, struct stat *st,
-		      enum layer_kind *kind);
+	int (*lookup)(struct fs_layer *l, const char *path, struct stat *st,
+		      enum fs_layer_kind *kind);
 	/* 1 if the directory at path is opaque (overlay.opaque xattr "y" or a
 	 * ".wh..wh..opq" entry), 0 if not. */
-	int (*is_opaque)(struct layer *l, const char *path);
+	int (*is_opaque)(struct fs_layer *l, const char *path);
 	/* Every entry of the directory except "." and ".."; ".wh.<x>" files
 	 * come out as whiteouts named <x>, ".wh..wh..opq" is skipped. */
-	int (*readdir)(struct layer *l, const char *path, layer_dirent_fn fn,
+	int (*readdir)(struct fs_layer *l, const char *path, fs_layer_dirent_fn fn,
 		       void *arg);
-	int (*open)(struct layer *l, const char *path, int flags,
-		    struct layer_file **out);
-	ssize_t (*read)(struct layer_file *f, void *buf, size_t size, off_t off);
-	void (*close)(struct layer_file *f);
-	ssize_t (*readlink)(struct layer *l, const char *path, char *buf,
+	int (*open)(struct fs_layer *l, const char *path, int flags,
+		    struct fs_layer_file **out);
+	ssize_t (*read)(struct fs_layer_file *f, void *buf, size_t size, off_t off);
+	void (*close)(struct fs_layer_file *f);
+	ssize_t (*readlink)(struct fs_layer *l, const char *path, char *buf,
 			    size_t size);
-	ssize_t (*listxattr)(struct layer *l, const char *path, char *buf,
+	ssize_t (*listxattr)(struct fs_layer *l, const char *path, char *buf,
 			     size_t size);
-	ssize_t (*getxattr)(struct layer *l, const char *path, const char *name,
+	ssize_t (*getxattr)(struct fs_layer *l, const char *path, const char *name,
 			    void *buf, size_t size);
-	int (*statfs)(struct layer *l, struct statvfs *st);
-	void (*destroy)(struct layer *l);
+	int (*statfs)(struct fs_layer *l, struct statvfs *st);
+	void (*destroy)(struct fs_layer *l);
 };
 
-struct layer {
-	const struct layer_ops *ops;
+struct fs_layer {
+	const struct fs_layer_ops *ops;
 	unsigned index; /* 0 = upper */
 	int root_fd;	/* host-directory backends: O_PATH|O_DIRECTORY root */
 	dev_t dev;
 	char *path;
+	void *priv;	/* backend state (fs/layer_store.c) */
 };
 
 /* fs/layer_dir.c: a host directory as a layer. */
-int layer_dir_create(const char *path, unsigned index, struct layer **out);
-void layer_destroy(struct layer *l);
+int fs_layer_dir_create(const char *path, unsigned index, struct fs_layer **out);
+void fs_layer_destroy(struct fs_layer *l);
+
+/* fs/layer_store.c: a layer of the block store, named in lowerdir= as
+ * "store:STORE_PATH@sha256:DIFFID".  The first such layer opens the store
+ * read-only (one store handle per daemon, fs->store); every store layer
+ * of a mount must name the same store. */
+#define FS_STORE_PREFIX "store:"
+bool fs_lower_is_store(const char *spec);
+int fs_layer_store_create(struct fs *fs, const char *spec, unsigned index,
+			  struct fs_layer **out);
+/* Close the store after every store layer was destroyed. */
+void fs_store_close(struct fs *fs);
 
 /*
  * Inodes.  Identity is (layer, device, inode in that layer) of the object's
@@ -155,7 +170,7 @@ struct fs_inode {
 
 struct fs {
 	struct fs_config cfg;
-	struct layer *layers[FS_MAX_LAYERS + 1]; /* [0] upper or NULL */
+	struct fs_layer *layers[FS_MAX_LAYERS + 1]; /* [0] upper or NULL */
 	unsigned nlayers;			  /* 1 + nlower */
 	int upper_fd;				  /* O_DIRECTORY, -1 if ro */
 	int work_fd;				  /* O_DIRECTORY, -1 if ro */
@@ -176,6 +191,12 @@ struct fs {
 	 * on first use under links_lock (lock order 3), immutable afterwards. */
 	pthread_mutex_t links_lock;
 	struct fs_links *links[FS_MAX_LAYERS + 1];
+
+	/* Store-backed lowers (fs/layer_store.c), opened read-only by the
+	 * first of them; immutable afterwards. */
+	struct store *store;
+	struct chunkstore *cs;
+	char *store_path;
 };
 
 /* Upper xattr holding the st_ino a copied-up object reports (decimal), so
@@ -295,7 +316,7 @@ int fs_upper_clear_whiteouts(struct fs *fs, const char *path, bool strict);
 int fs_upper_install(struct fs *fs, const char *tmp, const char *path,
 		     bool is_dir);
 int fs_upper_entry(struct fs *fs, const char *path, struct stat *st,
-		   enum layer_kind *kind);
+		   enum fs_layer_kind *kind);
 int fs_set_owner(struct fs *fs, int dirfd, const char *name, uid_t uid,
 		 gid_t gid, int flags);
 /* Record in the upper object dirfd/name the st_ino it reports. */
@@ -303,7 +324,7 @@ int fs_set_origin(struct fs *fs, int dirfd, const char *name, uint64_t ino);
 
 /* fs/xattr.c */
 bool fs_xattr_private(const char *name);
-int fs_copy_xattrs(struct fs *fs, struct layer *l, const char *path,
+int fs_copy_xattrs(struct fs *fs, struct fs_layer *l, const char *path,
 		   int dst_dirfd, const char *dst_name);
 extern const char *const fs_opaque_xattrs[];
 

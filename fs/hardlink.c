@@ -32,7 +32,7 @@ struct fs_links {
 };
 
 struct walk {
-	struct layer *l;
+	struct fs_layer *l;
 	struct fs_links *t;
 	char path[PATH_MAX];
 	int err;
@@ -41,11 +41,11 @@ struct walk {
 static int walk_dir(struct walk *w);
 
 static int walk_cb(void *arg, const char *name, ino_t ino,
-		   unsigned char d_type, enum layer_kind kind)
+		   unsigned char d_type, enum fs_layer_kind kind)
 {
 	struct walk *w = arg;
 	size_t old = strlen(w->path);
-	enum layer_kind k;
+	enum fs_layer_kind k;
 	struct stat st;
 	int n, ret;
 

@@ -26,7 +26,7 @@ const char *const fs_opaque_xattrs[] = {
 
 /* /proc/self/fd/N/path lets the *xattr calls work relative to root_fd
  * (there is no getxattrat on this kernel). */
-static int proc_path(struct layer *l, const char *path, char *buf, size_t size)
+static int proc_path(struct fs_layer *l, const char *path, char *buf, size_t size)
 {
 	int n = snprintf(buf, size, "/proc/self/fd/%d/%s", l->root_fd, path);
 
@@ -39,8 +39,8 @@ static bool is_whiteout_dev(const struct stat *st)
 	       minor(st->st_rdev) == 0;
 }
 
-static int dir_lookup(struct layer *l, const char *path, struct stat *st,
-		      enum layer_kind *kind)
+static int dir_lookup(struct fs_layer *l, const char *path, struct stat *st,
+		      enum fs_layer_kind *kind)
 {
 	char wh[PATH_MAX];
 	const char *slash, *base;
@@ -69,7 +69,7 @@ static int dir_lookup(struct layer *l, const char *path, struct stat *st,
 	return 0;
 }
 
-static int dir_is_opaque(struct layer *l, const char *path)
+static int dir_is_opaque(struct fs_layer *l, const char *path)
 {
 	char p[PATH_MAX + 64], v[8];
 	struct stat st;
@@ -87,7 +87,7 @@ static int dir_is_opaque(struct layer *l, const char *path)
 	return fstatat(l->root_fd, p, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-static int dir_readdir(struct layer *l, const char *path, layer_dirent_fn fn,
+static int dir_readdir(struct fs_layer *l, const char *path, fs_layer_dirent_fn fn,
 		       void *arg)
 {
 	struct dirent *de;
@@ -105,7 +105,7 @@ static int dir_readdir(struct layer *l, const char *path, layer_dirent_fn fn,
 	}
 	while ((errno = 0, de = readdir(dir))) {
 		const char *name = de->d_name;
-		enum layer_kind kind = LAYER_ENTRY;
+		enum fs_layer_kind kind = LAYER_ENTRY;
 
 		if (!strcmp(name, ".") || !strcmp(name, ".."))
 			continue;
@@ -131,10 +131,10 @@ static int dir_readdir(struct layer *l, const char *path, layer_dirent_fn fn,
 	return ret;
 }
 
-static int dir_open(struct layer *l, const char *path, int flags,
-		    struct layer_file **out)
+static int dir_open(struct fs_layer *l, const char *path, int flags,
+		    struct fs_layer_file **out)
 {
-	struct layer_file *f = calloc(1, sizeof(*f));
+	struct fs_layer_file *f = calloc(1, sizeof(*f));
 
 	if (!f)
 		return -ENOMEM;
@@ -155,7 +155,7 @@ static int dir_open(struct layer *l, const char *path, int flags,
 	return 0;
 }
 
-static ssize_t dir_read(struct layer_file *f, void *buf, size_t size,
+static ssize_t dir_read(struct fs_layer_file *f, void *buf, size_t size,
 			off_t off)
 {
 	ssize_t n = pread(f->fd, buf, size, off);
@@ -163,7 +163,7 @@ static ssize_t dir_read(struct layer_file *f, void *buf, size_t size,
 	return n < 0 ? -errno : n;
 }
 
-static void dir_close(struct layer_file *f)
+static void dir_close(struct fs_layer_file *f)
 {
 	if (!f)
 		return;
@@ -172,7 +172,7 @@ static void dir_close(struct layer_file *f)
 	free(f);
 }
 
-static ssize_t dir_readlink(struct layer *l, const char *path, char *buf,
+static ssize_t dir_readlink(struct fs_layer *l, const char *path, char *buf,
 			    size_t size)
 {
 	ssize_t n = readlinkat(l->root_fd, path, buf, size);
@@ -180,7 +180,7 @@ static ssize_t dir_readlink(struct layer *l, const char *path, char *buf,
 	return n < 0 ? -errno : n;
 }
 
-static ssize_t dir_listxattr(struct layer *l, const char *path, char *buf,
+static ssize_t dir_listxattr(struct fs_layer *l, const char *path, char *buf,
 			     size_t size)
 {
 	char p[PATH_MAX + 64];
@@ -192,7 +192,7 @@ static ssize_t dir_listxattr(struct layer *l, const char *path, char *buf,
 	return n < 0 ? -errno : n;
 }
 
-static ssize_t dir_getxattr(struct layer *l, const char *path,
+static ssize_t dir_getxattr(struct fs_layer *l, const char *path,
 			    const char *name, void *buf, size_t size)
 {
 	char p[PATH_MAX + 64];
@@ -204,12 +204,12 @@ static ssize_t dir_getxattr(struct layer *l, const char *path,
 	return n < 0 ? -errno : n;
 }
 
-static int dir_statfs(struct layer *l, struct statvfs *st)
+static int dir_statfs(struct fs_layer *l, struct statvfs *st)
 {
 	return fstatvfs(l->root_fd, st) ? -errno : 0;
 }
 
-static void dir_destroy(struct layer *l)
+static void dir_destroy(struct fs_layer *l)
 {
 	if (l->root_fd >= 0)
 		close(l->root_fd);
@@ -217,7 +217,7 @@ static void dir_destroy(struct layer *l)
 	free(l);
 }
 
-static const struct layer_ops layer_dir_ops = {
+static const struct fs_layer_ops layer_dir_ops = {
 	.name = "dir",
 	.lookup = dir_lookup,
 	.is_opaque = dir_is_opaque,
@@ -232,9 +232,9 @@ static const struct layer_ops layer_dir_ops = {
 	.destroy = dir_destroy,
 };
 
-int layer_dir_create(const char *path, unsigned index, struct layer **out)
+int fs_layer_dir_create(const char *path, unsigned index, struct fs_layer **out)
 {
-	struct layer *l = calloc(1, sizeof(*l));
+	struct fs_layer *l = calloc(1, sizeof(*l));
 	struct stat st;
 	int ret;
 
@@ -263,7 +263,7 @@ err:
 	return ret;
 }
 
-void layer_destroy(struct layer *l)
+void fs_layer_destroy(struct fs_layer *l)
 {
 	if (l)
 		l->ops->destroy(l);

@@ -6,6 +6,7 @@ fs_libfs_a_SOURCES = \
 	fs/fs-internal.h \
 	fs/opts.c \
 	fs/layer_dir.c \
+	fs/layer_store.c \
 	fs/inode.c \
 	fs/lookup.c \
 	fs/dir.c \

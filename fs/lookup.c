@@ -11,7 +11,7 @@
 #include "fs/fs-internal.h"
 
 /* The st_ino recorded when the upper object at path was copied up, 0. */
-static uint64_t upper_origin(struct layer *l, const char *path)
+static uint64_t upper_origin(struct fs_layer *l, const char *path)
 {
 	char v[24], *end;
 	unsigned long long ino;
@@ -31,8 +31,8 @@ static int find_data(struct fs *fs, uint64_t mask, const char *path,
 		     struct fs_entry *e)
 {
 	for (unsigned i = 1; i < fs->nlayers; i++) {
-		struct layer *l = fs->layers[i];
-		enum layer_kind kind;
+		struct fs_layer *l = fs->layers[i];
+		enum fs_layer_kind kind;
 		struct stat st;
 		int ret;
 
@@ -67,8 +67,8 @@ int fs_resolve(struct fs *fs, struct fs_inode *dir, const char *name,
 		return ret;
 	memset(e, 0, sizeof(*e));
 	for (unsigned i = 0; i < fs->nlayers; i++) {
-		struct layer *l = fs->layers[i];
-		enum layer_kind kind;
+		struct fs_layer *l = fs->layers[i];
+		enum fs_layer_kind kind;
 		struct stat st;
 
 		if (!l || !(mask & (1ULL << i)))
@@ -131,8 +131,8 @@ int fs_lower_positive(struct fs *fs, struct fs_inode *dir, const char *name,
 	if (ret)
 		return ret;
 	for (unsigned i = 1; i < fs->nlayers; i++) {
-		struct layer *l = fs->layers[i];
-		enum layer_kind kind;
+		struct fs_layer *l = fs->layers[i];
+		enum fs_layer_kind kind;
 		struct stat st;
 
 		if (!l || !(mask & (1ULL << i)))
@@ -180,8 +180,8 @@ void fs_fix_attr_data(struct fs *fs, struct fs_inode *n, const char *path,
 	dl = n->data_layer;
 	pthread_mutex_unlock(&n->lock);
 	if (dl && fs->layers[dl]) {
-		struct layer *l = fs->layers[dl];
-		enum layer_kind kind;
+		struct fs_layer *l = fs->layers[dl];
+		enum fs_layer_kind kind;
 		struct stat ds;
 
 		if (!l->ops->lookup(l, path, &ds, &kind) && kind == LAYER_ENTRY)
@@ -193,8 +193,8 @@ void fs_fix_attr_data(struct fs *fs, struct fs_inode *n, const char *path,
 int fs_getattr_node(struct fs *fs, struct fs_inode *n, struct stat *st)
 {
 	char path[PATH_MAX];
-	enum layer_kind kind;
-	struct layer *l;
+	enum fs_layer_kind kind;
+	struct fs_layer *l;
 	int ret;
 
 	ret = fs_inode_path(fs, n, NULL, path, sizeof(path));

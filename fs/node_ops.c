@@ -179,7 +179,7 @@ void fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct fs *fs = fs_from_req(req);
 	struct fs_inode *n = fs_inode_from_id(fs, ino);
 	char path[PATH_MAX], buf[PATH_MAX + 1];
-	struct layer *l = fs->layers[fs_inode_top(n)];
+	struct fs_layer *l = fs->layers[fs_inode_top(n)];
 	ssize_t len;
 	int ret;
 

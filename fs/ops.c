@@ -58,7 +58,7 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = fs_from_req(req);
-	struct layer *l = fs->layers[0] ? fs->layers[0] : fs->layers[1];
+	struct fs_layer *l = fs->layers[0] ? fs->layers[0] : fs->layers[1];
 	struct statvfs st;
 	int ret = l->ops->statfs(l, &st);
 
@@ -156,7 +156,7 @@ static int root_layers(struct fs *fs)
 	uint64_t mask = 0;
 
 	for (unsigned i = 0; i < fs->nlayers; i++) {
-		struct layer *l = fs->layers[i];
+		struct fs_layer *l = fs->layers[i];
 		int r;
 
 		if (!l)
@@ -186,7 +186,7 @@ static int fs_setup(struct fs *fs)
 		return ret;
 	fs->nlayers = 1 + (unsigned)fs->cfg.nlower;
 	if (fs->cfg.upperdir) {
-		ret = layer_dir_create(fs->cfg.upperdir, 0, &fs->layers[0]);
+		ret = fs_layer_dir_create(fs->cfg.upperdir, 0, &fs->layers[0]);
 		if (!ret)
 			ret = open_dir(fs->cfg.upperdir, &fs->upper_fd);
 		if (ret)
@@ -202,8 +202,14 @@ static int fs_setup(struct fs *fs)
 		}
 	}
 	for (size_t i = 0; i < fs->cfg.nlower; i++) {
-		ret = layer_dir_create(fs->cfg.lowerdirs[i], (unsigned)i + 1,
-				       &fs->layers[i + 1]);
+		const char *lo = fs->cfg.lowerdirs[i];
+
+		if (fs_lower_is_store(lo))
+			ret = fs_layer_store_create(fs, lo, (unsigned)i + 1,
+						    &fs->layers[i + 1]);
+		else
+			ret = fs_layer_dir_create(lo, (unsigned)i + 1,
+						  &fs->layers[i + 1]);
 		if (ret)
 			return ret;
 	}
@@ -213,9 +219,10 @@ static int fs_setup(struct fs *fs)
 static void fs_teardown(struct fs *fs)
 {
 	for (unsigned i = 0; i <= FS_MAX_LAYERS; i++) {
-		layer_destroy(fs->layers[i]);
+		fs_layer_destroy(fs->layers[i]);
 		fs_links_free(fs->links[i]);
 	}
+	fs_store_close(fs);
 	pthread_mutex_destroy(&fs->links_lock);
 	if (fs->upper_fd >= 0)
 		close(fs->upper_fd);
@@ -225,16 +232,79 @@ static void fs_teardown(struct fs *fs)
 	pthread_rwlock_destroy(&fs->rename_lock);
 }
 
+/*
+ * Daemonize before setting up, for mounts with store layers: the store's
+ * io_uring rings belong to the task that creates them, so they must be
+ * made in the process that serves the mount, not in a parent that
+ * fuse_daemonize() would leave behind.  The parent waits until the child
+ * reports the mount ready (exit 0) or fails (exit 1; the child has
+ * printed why), as with fuse_daemonize().
+ */
+static int fork_early(int *ready_fd)
+{
+	int p[2], status = 1;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC))
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -errno;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &status, sizeof(status)) != sizeof(status))
+			status = 1;
+		_exit(status ? 1 : 0);
+	}
+	close(p[0]);
+	*ready_fd = p[1];
+	return 0;
+}
+
+/* The child of fork_early(): detach and tell the parent the mount is up. */
+static int finish_daemon(int ready_fd)
+{
+	int status = 0, nul;
+
+	if (setsid() < 0 || chdir("/"))
+		return -errno;
+	nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (nul >= 0) {
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(nul, 2);
+		if (nul > 2)
+			close(nul);
+	}
+	if (write(ready_fd, &status, sizeof(status)) != sizeof(status))
+		return -EIO;
+	close(ready_fd);
+	return 0;
+}
+
 int fs_run(const struct fs_config *cfg)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *lc = NULL;
+	int ready_fd = -1;
+	bool early = false;
 	struct fs fs;
 	char opt[64];
 	int ret;
 
 	memset(&fs, 0, sizeof(fs));
 	fs.cfg = *cfg;
+	for (size_t i = 0; i < cfg->nlower; i++)
+		early |= fs_lower_is_store(cfg->lowerdirs[i]);
+	early &= !cfg->foreground && !cfg->debug;
+	if (early) {
+		ret = fork_early(&ready_fd);
+		if (ret)
+			return ret;
+	}
 	umask(0); /* fs/create.c applies the caller's umask */
 	ret = fs_setup(&fs);
 	if (ret)
@@ -264,7 +334,8 @@ int fs_run(const struct fs_config *cfg)
 		ret = -EIO;
 		goto out_signals;
 	}
-	if (fuse_daemonize(cfg->foreground || cfg->debug)) {
+	if (early ? finish_daemon(ready_fd) :
+		    fuse_daemonize(cfg->foreground || cfg->debug)) {
 		ret = -EIO;
 		goto out_unmount;
 	}

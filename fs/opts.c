@@ -56,7 +56,27 @@ static int parse_lowers(struct fs_config *cfg, const char *v)
 	cfg->nlower = 0;
 	while (*p) {
 		const char *e = strchr(p, ':');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
+		size_t len;
+
+		/* "store:PATH@sha256:HEX" holds colons of its own: it ends
+		 * after the 64 hex digits of the DiffID. */
+		if (!strncmp(p, "store:", 6)) {
+			const char *d = strstr(p, "@sha256:");
+
+			if (!d || strspn(d + 8, "0123456789abcdef") != 64) {
+				log_err("lowerdir: expected store:PATH@sha256:DIFFID in '%s'",
+					p);
+				return -EINVAL;
+			}
+			e = d + 8 + 64;
+			if (*e && *e != ':') {
+				log_err("lowerdir: bad store layer '%s'", p);
+				return -EINVAL;
+			}
+			if (!*e)
+				e = NULL;
+		}
+		len = e ? (size_t)(e - p) : strlen(p);
 
 		if (len) {
 			if (cfg->nlower == FS_MAX_LAYERS) {
@@ -292,6 +312,9 @@ int fs_config_check(const struct fs_config *cfg)
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < cfg->nlower; i++) {
+		/* Store layers are checked when the store is opened. */
+		if (!strncmp(cfg->lowerdirs[i], "store:", 6))
+			continue;
 		ret = check_dir("lowerdir", cfg->lowerdirs[i]);
 		if (ret)
 			return ret;

@@ -77,7 +77,7 @@ static int fix_opaque(struct fs *fs, struct fs_inode *n, bool lower,
 static int do_rename(struct fs *fs, struct side *a, struct side *b,
 		     unsigned int flags)
 {
-	enum layer_kind kind;
+	enum fs_layer_kind kind;
 	struct stat st;
 	bool dir;
 	int ret;

@@ -26,7 +26,7 @@ int fs_work_tmpname(struct fs *fs, char *buf, size_t size)
 }
 
 int fs_upper_entry(struct fs *fs, const char *path, struct stat *st,
-		   enum layer_kind *kind)
+		   enum fs_layer_kind *kind)
 {
 	if (fstatat(fs->upper_fd, path, st, AT_SYMLINK_NOFOLLOW)) {
 		if (errno != ENOENT)
@@ -77,7 +77,7 @@ int fs_upper_whiteout(struct fs *fs, const char *path)
 {
 	char tmp[64];
 	struct stat st;
-	enum layer_kind kind;
+	enum fs_layer_kind kind;
 	int ret;
 
 	ret = fs_work_tmpname(fs, tmp, sizeof(tmp));
@@ -159,7 +159,7 @@ int fs_upper_clear_whiteouts(struct fs *fs, const char *path, bool strict)
 int fs_upper_install(struct fs *fs, const char *tmp, const char *path,
 		     bool is_dir)
 {
-	enum layer_kind kind;
+	enum fs_layer_kind kind;
 	struct stat st;
 	int ret;
 

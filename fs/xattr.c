@@ -25,7 +25,7 @@ static bool hidden(struct fs *fs, const char *name)
 	return fs->cfg.noacl && !strncmp(name, "system.posix_acl_", 17);
 }
 
-int fs_copy_xattrs(struct fs *fs, struct layer *l, const char *path,
+int fs_copy_xattrs(struct fs *fs, struct fs_layer *l, const char *path,
 		   int dst_dirfd, const char *dst_name)
 {
 	char *list = NULL, *val = NULL, dst[PATH_MAX + 64];
@@ -87,7 +87,7 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct fs *fs = fs_from_req(req);
 	struct fs_inode *n = fs_inode_from_id(fs, ino);
 	char path[PATH_MAX], *buf = NULL;
-	struct layer *l;
+	struct fs_layer *l;
 	ssize_t len;
 	int ret;
 
@@ -117,7 +117,7 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct fs *fs = fs_from_req(req);
 	struct fs_inode *n = fs_inode_from_id(fs, ino);
 	char path[PATH_MAX], *list, *out;
-	struct layer *l;
+	struct fs_layer *l;
 	ssize_t len;
 	size_t olen = 0;
 	int ret;
@@ -179,7 +179,7 @@ static int xattr_prepare(struct fs *fs, struct fs_inode *n, const char *name,
 			 bool removing)
 {
 	char path[PATH_MAX];
-	struct layer *l;
+	struct fs_layer *l;
 	ssize_t len;
 	int ret;
 

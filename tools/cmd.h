@@ -38,5 +38,6 @@ int cmd_rmi(int argc, char **argv);    /* strata rmi (tools/cmd_image.c) */
 int cmd_df(int argc, char **argv);     /* strata df (tools/cmd_image.c) */
 int cmd_verify(int argc, char **argv); /* strata verify (tools/cmd_image.c) */
 int cmd_gc(int argc, char **argv);     /* strata gc (tools/cmd_gc.c) */
+int cmd_mount(int argc, char **argv), cmd_umount(int argc, char **argv); /* tools/cmd_mount.c */
 
 #endif

@@ -2,7 +2,7 @@
 bin_PROGRAMS += tools/strata-fuse
 tools_strata_fuse_SOURCES = tools/strata-fuse.c
 tools_strata_fuse_CFLAGS = $(AM_CFLAGS) $(FUSE3_CFLAGS)
-tools_strata_fuse_LDADD = fs/libfs.a common/libcommon.a $(FUSE3_LIBS) -lpthread
+tools_strata_fuse_LDADD = fs/libfs.a $(CATALOG_LIBS) $(FUSE3_LIBS) -lpthread
 dist_man_MANS += man/strata-fuse.8
 
 # mount(8) runs /sbin/mount.<type>: "mount -t strata" finds mount.strata;

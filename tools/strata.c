@@ -21,6 +21,8 @@ static const struct cmd top_cmds[] = {
 	{ "df", cmd_df, "space used per image: logical, stored, unique, ratios" },
 	{ "gc", cmd_gc, "delete what no image uses and compact the store" },
 	{ "verify", cmd_verify, "rebuild image layers and check them against their DiffIDs" },
+	{ "mount", cmd_mount, "mount an image as a container root (umount: unmount it)" },
+	{ "umount", cmd_umount, "unmount what strata mount mounted" },
 	{ NULL, NULL, NULL },
 };
 

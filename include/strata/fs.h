@@ -5,8 +5,9 @@
 /*
  * strata-fuse: the merged container filesystem.
  *
- * A mount merges read-only lower layers (host directories today; store-backed
- * layers later, behind the same layer_ops interface in fs/fs-internal.h)
+ * A mount merges read-only lower layers (host directories, or layers of a
+ * block store named "store:STORE@sha256:DIFFID", behind the fs_layer_ops
+ * interface in fs/fs-internal.h)
  * with an optional writable upper directory kept in kernel overlayfs's
  * on-disk format.  Tools fill a struct fs_config (usually from a
  * fuse-overlayfs compatible "-o" string) and call fs_run().

@@ -14,6 +14,7 @@ FS_TESTS = \
 	tests/integration/307-fs-links.sh \
 	tests/integration/308-fs-metacopy.sh \
 	tests/integration/309-fs-killed.sh \
-	tests/integration/310-fs-mount-helper.sh
+	tests/integration/310-fs-mount-helper.sh \
+	tests/integration/311-fs-store.sh
 TESTS += $(FS_TESTS)
 dist_check_SCRIPTS += $(FS_TESTS) tests/integration/fs-lib.sh
