@@ -24,7 +24,21 @@ pids_busy() { # SID COMM STRING
 	ps -e -o pid=,sid=,comm=,args= | awk -v s="$1" -v c="$2" -v w="$3" '$2 == s && $3 == c && index($0, w) { print $1 }'
 }
 
+# stop_run PID: end a run that is still going (only the one we started and
+# have not waited for yet: $running), giving it 30 s to clean up.
+running=""
+stop_run() {
+	[ -n "$running" ] && [ "$running" = "$1" ] || return 0
+	kill -s TERM "$1" 2>/dev/null || return 0
+	n=0
+	while kill -0 "$1" 2>/dev/null && [ "$n" -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+	kill -s KILL "$1" 2>/dev/null
+	return 0
+}
+
 # interrupt NAME SIGNAL TARGET(pid|group) WORKLOAD BACKENDS STORE
+# With wl_comm set, signal while a process named wl_comm works on the
+# mount; with wl_comm empty, $delay seconds after the third measurement.
 interrupt() {
 	name=$1 sig=$2 target=$3 wl=$4 backends=$5 store=$6
 	o=$TEST_TMP/$name
@@ -34,7 +48,9 @@ interrupt() {
 	setsid env --default-signal=INT,TERM strata bench --short --runs 50 --workloads "$wl" \
 		--backends "$backends" --store-on "$store" --out "$o" >/dev/null 2>"$o.progress" &
 	pid=$!
-	track_pid "$pid"
+	running=$pid
+	# If this test fails half-way: SIGTERM, with time to clean up.
+	on_cleanup "stop_run $pid"
 	# Wait until a workload process runs on a live mount under the work dir.
 	i=0 work="" busy=""
 	while :; do
@@ -42,7 +58,13 @@ interrupt() {
 		[ "$i" -lt 1200 ] || { cat "$o.progress" >&2; fail "$name: no workload seen running"; }
 		kill -0 "$pid" 2>/dev/null || { cat "$o.progress" >&2; fail "$name: the run ended early"; }
 		[ -n "$work" ] || work=$(sed -n 's/.*work dir \([^ ,]*\).*/\1/p' "$o.progress" | head -n1)
-		if [ -n "$work" ] && grep -q " $work/mnt fuse" /proc/mounts; then
+		if [ -z "$wl_comm" ]; then
+			# Any moment after a few mount cycles (DELAY: sleep first).
+			if [ -n "$work" ] && grep -q '^\[ *3/' "$o.progress"; then
+				sleep "$delay"
+				break
+			fi
+		elif [ -n "$work" ] && grep -q " $work/mnt fuse" /proc/mounts; then
 			busy=$(pids_busy "$pid" "$wl_comm" "$work/mnt")
 			[ -n "$busy" ] && break
 		fi
@@ -55,8 +77,13 @@ interrupt() {
 	if [ "$target" = group ]; then kill -s "$sig" -- "-$pid"; else kill -s "$sig" "$pid"; fi
 	rc=0
 	wait "$pid" || rc=$?
+	running=""
 	t=$(($(date +%s) - t0))
-	assert_eq "$rc" 130 "$name: exit status"
+	if [ "$rc" != 130 ]; then
+		tail -n 20 "$o.progress" >&2
+		tail -n 20 "$o/bench.log" >&2 2>/dev/null
+		fail "$name: exit status $rc, expected 130"
+	fi
 	# The workload (up to 1 s of fio here) is ended, not waited for.
 	[ "$t" -le 10 ] || fail "$name: took ${t}s to stop"
 	grep -q "interrupted, cleaning up" "$o.progress" || fail "$name: no 'interrupted' message"
@@ -91,4 +118,10 @@ interrupt sigint-strata INT pid fio-randread strata tmpfs-loop
 interrupt sigterm-fuse-overlayfs TERM pid fio-randwrite fuse-overlayfs,kernel file
 wl_comm="find"
 interrupt ctrl-c-group INT group walk-cold kernel,fuse-overlayfs,strata file
+# Ctrl-C at any moment of mount/unmount cycles, also while a FUSE daemon's
+# helper process (which catches SIGINT itself) runs in the foreground.
+wl_comm=""
+for delay in 0 0.03; do
+	interrupt "ctrl-c-mount-$delay" INT group mount strata,fuse-overlayfs file
+done
 say "ok"

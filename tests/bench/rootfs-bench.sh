@@ -155,7 +155,10 @@ run_cycle() { # WORKLOAD RUN BACKEND
 	echo "== $w run $2 $3" >>"$B_LOG"
 	track_mount "$MNT"
 	t0=$(now)
-	if ! be_call mount "$3" "$B_LOWERS" "$up" "$wk" "$MNT" >>"$B_LOG" 2>&1 3>&-; then
+	# run_fg: a FUSE daemon's helper process catches SIGINT (libfuse) and
+	# exits normally, and bash then ignores a Ctrl-C it received while
+	# waiting for a foreground command; `wait` is interrupted instead.
+	if ! run_fg be_call mount "$3" "$B_LOWERS" "$up" "$wk" "$MNT" >>"$B_LOG" 2>&1; then
 		for m in $(metrics_of "$w"); do record_failed "$m" "mount failed (see bench.log)"; done
 		is_mounted "$MNT" && _b_unmount "$MNT"
 		untrack_mount "$MNT"
@@ -173,7 +176,7 @@ run_cycle() { # WORKLOAD RUN BACKEND
 	fi
 	cd /
 	t0=$(now)
-	if be_call umount "$3" "$MNT" >>"$B_LOG" 2>&1; then
+	if run_fg be_call umount "$3" "$MNT" >>"$B_LOG" 2>&1; then
 		t1=$(now)
 		[ "$w" = mount ] && record umount "$(elapsed "$t0" "$t1")"
 	else

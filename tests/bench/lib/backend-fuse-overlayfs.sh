@@ -7,7 +7,7 @@ be_fuse_overlayfs_check() {
 }
 be_fuse_overlayfs_version() { fuse-overlayfs --version 2>/dev/null | grep -m1 '^fuse-overlayfs'; }
 be_fuse_overlayfs_mount() {
-	fuse-overlayfs -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" && wait_mounted "$4"
+	fuse-overlayfs -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" 3>&- && wait_mounted "$4"
 }
 be_fuse_overlayfs_umount() { fuse_umount "$1"; }
 be_fuse_overlayfs_pids() { fuse_daemon_pids fuse-overlayfs "$1"; }

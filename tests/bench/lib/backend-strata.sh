@@ -15,7 +15,7 @@ be_strata_note() {
 }
 be_strata_version() { echo "$(strata-fuse -V 2>&1 | head -n1), host-directory lowers"; }
 be_strata_mount() {
-	strata-fuse -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" && wait_mounted "$4"
+	strata-fuse -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" 3>&- && wait_mounted "$4"
 }
 be_strata_umount() { fuse_umount "$1"; }
 be_strata_pids() { fuse_daemon_pids strata-fuse "$1"; }

@@ -15,7 +15,9 @@ B_SCAN_MNTS=()  # mountpoints a backend daemon may serve (PIDs looked up at clea
 
 # The harness's own stderr (the terminal) is kept as fd 3 so that messages
 # from a trap reach it even while a command's output goes to bench.log.
-# Daemons are started with fd 3 closed (they outlive the commands).
+# Backends start their daemons with fd 3 closed (they outlive the harness),
+# on the daemon's command only: the harness itself, and a trap that runs
+# while a command waits, always have it.
 exec 3>&2
 say() { printf 'bench: [%3ds] %s\n' "$SECONDS" "$*" >&3; }
 B_DIED=0
@@ -158,5 +160,5 @@ bench_cleanup() {
 
 bench_traps() {
 	trap bench_cleanup EXIT
-	trap 'say "interrupted, cleaning up"; exit 130' INT TERM
+	trap 'say "interrupted, cleaning up" || :; exit 130' INT TERM
 }

@@ -34,6 +34,9 @@ plot_write() { # SUMMARY OUTDIR
 	}' "$1" >"$dat"
 	ncol=$((${#cols[@]} + 1))
 	nrss=$(($(wc -l <"$rss") - 1))
+	# Same colours as on the left: line type = column of the backend there.
+	rss_lt0=2
+	[ "${cols[0]}" = kernel ] || rss_lt0=1
 	# Log scale from a power of two below the smallest ratio (at most 0.5).
 	ymin=$(awk -v nb="${#cols[@]}" 'NR > 1 { for (i = NF - nb + 1; i <= NF; i++) if ($i != "-" && $i + 0 > 0 && $i + 0 < m) m = $i + 0 }
 		BEGIN { m = 0.5 } END { y = 1; while (y > m) y /= 2; print y }' "$dat")
@@ -66,9 +69,9 @@ set size 0.2,1
 set origin 0.8,0
 set yrange [0:*]
 set ylabel "daemon RSS after the walk (MiB)"
-set style histogram rows
+set xrange [-0.6:$nrss - 0.4]
 set boxwidth 0.6
-plot "$rss" using 2:xtic(1) linecolor 2 notitle
+plot "$rss" skip 1 using 0:2:(\$0 + $rss_lt0):xtic(1) with boxes linecolor variable notitle
 GP
 		fi
 		echo "unset multiplot"
