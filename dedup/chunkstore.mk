@@ -13,3 +13,14 @@ tests_unit_test_chunkstore_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=store_put -Wl,--wr
 	-Wl,--wrap=store_sync -Wl,--wrap=malloc
 tests_unit_test_chunkstore_LDADD = dedup/libdedup.a $(STORE_LIBS) $(CRYPTO_LIBS) $(ZSTD_LIBS) \
 	$(XXHASH_LIBS) $(TEST_LIBS)
+
+# The per-store policy record (dedup/policy.c) and its parsers.
+check_PROGRAMS += tests/unit/test_policy
+TESTS += tests/unit/test_policy
+tests_unit_test_policy_SOURCES = tests/unit/test_policy.c tests/unit/store-test-lib.h
+tests_unit_test_policy_CPPFLAGS = $(store_libstore_a_CPPFLAGS)
+tests_unit_test_policy_CFLAGS = $(TEST_CFLAGS)
+# store_put/store_sync are wrapped to make updates fail half-way.
+tests_unit_test_policy_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=store_put -Wl,--wrap=store_sync
+tests_unit_test_policy_LDADD = dedup/libdedup.a $(STORE_LIBS) $(CRYPTO_LIBS) $(ZSTD_LIBS) \
+	$(XXHASH_LIBS) $(TEST_LIBS)

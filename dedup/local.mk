@@ -6,7 +6,8 @@ dedup_libdedup_a_SOURCES = \
 	dedup/gear.c \
 	dedup/chunker.c \
 	dedup/cid.c \
-	dedup/compress.c
+	dedup/compress.c \
+	dedup/policy.c
 dedup_libdedup_a_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(ZSTD_CFLAGS) $(XXHASH_CFLAGS)
 noinst_HEADERS += include/strata/dedup.h
 # Everything a program needs to link libdedup.

@@ -128,7 +128,9 @@ static int copy_object(struct fs *fs, struct fs_layer *l, const char *path,
 			ret = ftruncate(fd, st->st_size) ? -errno : 0;
 		else if (mode == COPY_DATA)
 			ret = copy_data(l, path, fd, st->st_size);
-		if (!ret && fs->cfg.fsync && fsync(fd))
+		/* As kernel overlayfs: only copied data is synced. */
+		if (!ret && mode == COPY_DATA && st->st_size && fs->cfg.fsync &&
+		    fsync(fd))
 			ret = -errno;
 		close(fd);
 		break;
@@ -208,6 +210,7 @@ static int complete_data(struct fs *fs, struct fs_inode *n, bool empty)
 	char path[PATH_MAX], p[PATH_MAX + 64];
 	enum fs_layer_kind kind;
 	struct fs_layer *l;
+	struct fs_qdata q;
 	struct stat st;
 	int ret, fd;
 
@@ -232,11 +235,13 @@ static int complete_data(struct fs *fs, struct fs_inode *n, bool empty)
 		ret = -errno;
 		goto out;
 	}
-	if (empty)
-		ret = ftruncate(fd, 0) ? -errno : 0;
-	else
-		ret = copy_data(l, path, fd, st.st_size);
-	if (!ret && fs->cfg.fsync && fsync(fd))
+	ret = fs_quota_data_begin(fs, &q, fs_inode_id(fs, n), fd, NULL, 0,
+				  empty ? 0 : (uint64_t)st.st_size);
+	if (!ret)
+		ret = empty ? (ftruncate(fd, 0) ? -errno : 0) :
+			      copy_data(l, path, fd, st.st_size);
+	fs_quota_data_end(fs, &q);
+	if (!ret && !empty && fs->cfg.fsync && fsync(fd))
 		ret = -errno;
 	close(fd);
 	if (ret)
@@ -276,6 +281,7 @@ static int copy_up(struct fs *fs, struct fs_inode *n, enum copy_mode mode)
 	enum fs_layer_kind kind;
 	struct stat st, ust;
 	struct fs_layer *l;
+	struct fs_qres q = { 0 };
 	unsigned li = 0;
 	int ret;
 
@@ -322,7 +328,9 @@ static int copy_up(struct fs *fs, struct fs_inode *n, enum copy_mode mode)
 	     (!S_ISREG(st.st_mode) || st.st_nlink != 1 || !st.st_size)) ||
 	    (mode == COPY_EMPTY && !S_ISREG(st.st_mode)))
 		mode = COPY_DATA;
-	ret = copy_object(fs, l, path, &st, tmp, n->st_ino, mode);
+	ret = fs_quota_reserve_copy(fs, &q, &st, mode == COPY_DATA);
+	if (!ret)
+		ret = copy_object(fs, l, path, &st, tmp, n->st_ino, mode);
 	if (ret)
 		goto out;
 	if (renameat2(fs->work_fd, tmp, fs->upper_fd, path, RENAME_NOREPLACE)) {
@@ -334,6 +342,7 @@ static int copy_up(struct fs *fs, struct fs_inode *n, enum copy_mode mode)
 		ret = -errno;
 		goto out;
 	}
+	fs_quota_commit(fs, &q, &ust);
 	li = l->index;
 	n->data_layer = mode == COPY_META ? li : 0;
 installed:
@@ -345,6 +354,7 @@ installed:
 		fs_link_aliases(fs, li, path, &st, path);
 	return 0;
 out:
+	fs_quota_release(fs, &q);
 	pthread_mutex_unlock(&n->lock);
 	return ret;
 }

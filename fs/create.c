@@ -119,6 +119,164 @@ static int build(struct fs *fs, const struct fuse_ctx *ctx, const char *ppath,
 	return 0;
 }
 
+/* 1 if the upper directory ppath has a default ACL, 0 if not, -errno. */
+static int has_default_acl(struct fs *fs, const char *ppath)
+{
+	char p[PATH_MAX + 64];
+
+	if (fs->cfg.noacl)
+		return 0;
+	if (snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", fs->upper_fd,
+		     ppath) >= (int)sizeof(p))
+		return -ENAMETOOLONG;
+	if (lgetxattr(p, "system.posix_acl_default", NULL, 0) >= 0)
+		return 1;
+	return errno == ENODATA || errno == ENOTSUP ? 0 : -errno;
+}
+
+/*
+ * The common case, as kernel overlayfs does it: the kernel only asks to
+ * create a name its (negative) lookup found absent in the merged view, so
+ * when the upper has nothing at all at that name (no whiteout to replace)
+ * the object is made in place, where the host applies the parent's default
+ * ACL and set-group-ID directory itself.  Nobody sees it before the reply:
+ * the kernel holds the parent locked.  Returns 1 when the upper holds
+ * something there (a whiteout): the caller then builds the object in the
+ * work directory; 0 with *st filled; -errno.
+ */
+static int create_direct(fuse_req_t req, struct fs *fs, struct fs_inode *dir,
+			 const char *ppath, const char *path,
+			 struct new_obj *o, bool *opaque, struct stat *st)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	const char *base = strrchr(path, '/');
+	mode_t mode = o->mode & 07777;
+	char p[PATH_MAX + 64];
+	struct stat pst;
+	gid_t gid = ctx->gid;
+	bool merged = fs_inode_layers(dir) & ~1ULL;
+	int acl, ret, fd = -1;
+
+	base = base ? base + 1 : path;
+	/* A ".wh.NAME" marker (an upper written by fuse-overlayfs) would
+	 * still hide the new name from listings: the slow path removes it. */
+	if (merged) {
+		if (snprintf(p, sizeof(p), "%.*s.wh.%s", (int)(base - path),
+			     path, base) >= (int)sizeof(p))
+			return 1;
+		if (!fstatat(fs->upper_fd, p, &pst, AT_SYMLINK_NOFOLLOW))
+			return 1;
+	}
+	if (o->target) {
+		char tpath[PATH_MAX];
+
+		ret = fs_inode_path(fs, o->target, NULL, tpath, sizeof(tpath));
+		if (ret)
+			return ret;
+		if (linkat(fs->upper_fd, tpath, fs->upper_fd, path, 0))
+			return errno == EEXIST ? 1 : -errno;
+		if (fstatat(fs->upper_fd, path, st, AT_SYMLINK_NOFOLLOW))
+			return -errno;
+		return 0;
+	}
+	acl = has_default_acl(fs, ppath);
+	if (acl < 0)
+		return acl;
+	if (!acl)
+		mode &= ~ctx->umask;
+	if (fstatat(fs->upper_fd, ppath, &pst, 0))
+		return -errno;
+	if (pst.st_mode & S_ISGID) /* the host gave it the parent's group */
+		gid = (gid_t)-1;
+	switch (o->mode & S_IFMT) {
+	case S_IFREG:
+		fd = openat(fs->upper_fd, path,
+			    (o->open_flags & ~(O_TRUNC | O_NOFOLLOW)) | O_CREAT |
+				    O_EXCL | O_CLOEXEC,
+			    mode);
+		if (fd < 0)
+			return errno == EEXIST ? 1 : -errno;
+		break;
+	case S_IFDIR:
+		if (mkdirat(fs->upper_fd, path, mode))
+			return errno == EEXIST ? 1 : -errno;
+		break;
+	case S_IFLNK:
+		if (symlinkat(o->link, fs->upper_fd, path))
+			return errno == EEXIST ? 1 : -errno;
+		break;
+	default:
+		if (mknodat(fs->upper_fd, path, (o->mode & S_IFMT) | mode,
+			    o->rdev))
+			return errno == EEXIST ? 1 : -errno;
+		break;
+	}
+	o->fd = fd;
+	if (fd >= 0)
+		ret = fstat(fd, st) ? -errno : 0;
+	else
+		ret = fstatat(fs->upper_fd, path, st, AT_SYMLINK_NOFOLLOW) ?
+			      -errno : 0;
+	if (ret)
+		goto err;
+	/* With a default ACL the host chose the permission bits. */
+	mode = (acl && !S_ISLNK(o->mode) ? st->st_mode & 0777 : mode & 0777) |
+	       (mode & 07000);
+	if (gid != (gid_t)-1)
+		gid = fs_id_to_host(fs->cfg.gidmap, fs->cfg.ngidmap, gid);
+	{
+		uid_t uid = fs_id_to_host(fs->cfg.uidmap, fs->cfg.nuidmap,
+					  ctx->uid);
+
+		if (uid != st->st_uid ||
+		    (gid != (gid_t)-1 && gid != st->st_gid)) {
+			if (fd >= 0 ? fchown(fd, uid, gid) :
+				      fchownat(fs->upper_fd, path, uid, gid,
+					       AT_SYMLINK_NOFOLLOW)) {
+				ret = -errno;
+				goto err;
+			}
+			st->st_uid = uid;
+			if (gid != (gid_t)-1)
+				st->st_gid = gid;
+		}
+	}
+	/* chown cleared set-id bits that the caller asked for; the host may
+	 * have added S_ISGID to a directory (parent's BSD group semantics). */
+	if (S_ISDIR(o->mode) && (st->st_mode & S_ISGID))
+		mode |= S_ISGID;
+	if (!S_ISLNK(o->mode) && (st->st_mode & 07777) != mode) {
+		if (fd >= 0 ? fchmod(fd, mode) :
+			      fchmodat(fs->upper_fd, path, mode, 0)) {
+			ret = -errno;
+			goto err;
+		}
+		st->st_mode = (st->st_mode & S_IFMT) | mode;
+	}
+	/* In a merged parent kernel overlayfs marks new directories opaque
+	 * (see do_create). */
+	*opaque = S_ISDIR(o->mode) && merged;
+	if (*opaque) {
+		snprintf(p, sizeof(p), "/proc/self/fd/%d/%s", fs->upper_fd,
+			 path);
+		if (lsetxattr(p, "trusted.overlay.opaque", "y", 1, 0)) {
+			ret = -errno;
+			goto err;
+		}
+	}
+	return 0;
+err:
+	if (fd >= 0) {
+		close(fd);
+		o->fd = -1;
+	}
+	if (S_ISDIR(o->mode))
+		unlinkat(fs->upper_fd, path, AT_REMOVEDIR);
+	else
+		unlinkat(fs->upper_fd, path, 0);
+	return ret;
+}
+
 static int do_create(fuse_req_t req, struct fs *fs, struct fs_inode *dir,
 		     const char *name, struct new_obj *o,
 		     struct fuse_entry_param *e)
@@ -128,8 +286,9 @@ static int do_create(fuse_req_t req, struct fs *fs, struct fs_inode *dir,
 	struct fs_entry ent;
 	enum fs_layer_kind kind;
 	struct fs_inode *n;
+	struct fs_qres q;
 	struct stat st;
-	bool opaque;
+	bool opaque = false;
 	int ret;
 
 	o->fd = -1;
@@ -145,16 +304,26 @@ static int do_create(fuse_req_t req, struct fs *fs, struct fs_inode *dir,
 		if (ret)
 			return ret;
 	}
+	ret = fs_quota_reserve(fs, &q, o->target ? 0 : 4096, !o->target);
+	if (ret)
+		return ret;
+	ret = fs_inode_path(fs, dir, NULL, ppath, sizeof(ppath));
+	if (!ret)
+		ret = fs_inode_path(fs, dir, name, path, sizeof(path));
+	if (ret)
+		goto out;
+	ret = create_direct(req, fs, dir, ppath, path, o, &opaque, &st);
+	if (ret <= 0) {
+		if (ret)
+			goto out;
+		goto done;
+	}
 	ret = fs_resolve(fs, dir, name, &ent);
 	if (ret != -ENOENT) {
 		ret = ret ? ret : -EEXIST;
 		goto out;
 	}
-	ret = fs_inode_path(fs, dir, NULL, ppath, sizeof(ppath));
-	if (!ret)
-		ret = fs_inode_path(fs, dir, name, path, sizeof(path));
-	if (!ret)
-		ret = fs_work_tmpname(fs, tmp, sizeof(tmp));
+	ret = fs_work_tmpname(fs, tmp, sizeof(tmp));
 	if (ret)
 		goto out;
 	if (o->target) {
@@ -204,9 +373,12 @@ static int do_create(fuse_req_t req, struct fs *fs, struct fs_inode *dir,
 		ret = -errno;
 		goto out;
 	}
+done:
+	fs_quota_commit(fs, &q, &st);
 	ret = fs_inode_get(fs, dir, name, 0, &st, 0, 1, opaque, 0, true, &n);
 	if (ret)
 		goto out;
+	fs_dir_changed(fs, dir);
 	memset(e, 0, sizeof(*e));
 	e->ino = fs_inode_id(fs, n);
 	e->attr = st;
@@ -217,6 +389,7 @@ static int do_create(fuse_req_t req, struct fs *fs, struct fs_inode *dir,
 err_tmp:
 	fs_upper_remove_tree(fs, fs->work_fd, stage[0] ? stage : tmp);
 out:
+	fs_quota_release(fs, &q);
 	if (ret && o->fd >= 0) {
 		close(o->fd);
 		o->fd = -1;

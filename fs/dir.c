@@ -186,11 +186,31 @@ int fs_dir_is_empty(struct fs *fs, struct fs_inode *dir)
 	return ret;
 }
 
+void fs_dir_changed(struct fs *fs, struct fs_inode *dir)
+{
+	/* Drops the kernel's cached listing (its page cache): the kernel
+	 * revalidates a cached listing only by the directory's mtime, which
+	 * two changes within one clock tick can leave unchanged.  Open
+	 * handles notice the change through dir_gen (do_readdir). */
+	if (!dir)
+		return;
+	__atomic_add_fetch(&dir->dir_gen, 1, __ATOMIC_SEQ_CST);
+	if (fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, fs_inode_id(fs, dir),
+						 0, 0);
+}
+
 struct dir_handle {
 	pthread_mutex_t lock;
 	struct fs_dir d;
 	bool read; /* served an entry since the snapshot */
+	uint64_t gen; /* the directory's dir_gen when the snapshot was taken */
 };
+
+static uint64_t dir_gen(struct fs_inode *n)
+{
+	return __atomic_load_n(&n->dir_gen, __ATOMIC_SEQ_CST);
+}
 
 void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -204,6 +224,7 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	pthread_mutex_init(&h->lock, NULL);
+	h->gen = dir_gen(n);
 	ret = fs_dir_list(fs, n, &h->d);
 	if (ret) {
 		pthread_mutex_destroy(&h->lock);
@@ -212,11 +233,11 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
-	/* No kernel readdir cache: on rewinddir of an open directory the
-	 * kernel would serve the old listing (it revalidates a cached listing
-	 * only by mtime, with auto_inval_data); 305-fs-posix checks that. */
-	fi->keep_cache = 0;
-	fi->cache_readdir = 0;
+	/* The kernel may cache the listing: every change of the merged
+	 * directory comes through this mount, and strata drops the cached
+	 * listing whenever it changes the directory (fs_dir_changed). */
+	fi->keep_cache = 1;
+	fi->cache_readdir = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* interrupted: nobody will release it */
 		fs_dir_free(&h->d);
@@ -242,9 +263,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	}
 	p = buf;
 	pthread_mutex_lock(&h->lock);
-	if (off == 0 && h->read) {
+	/* Offset 0 after reading (rewinddir), or the first request after
+	 * the kernel served the start from its cache and the directory
+	 * changed since opendir: a new snapshot. */
+	if (off == 0 && (h->read || h->gen != dir_gen(dir))) {
 		struct fs_dir nd = { 0 };
 
+		h->gen = dir_gen(dir);
 		ret = fs_dir_list(fs, dir, &nd);
 		if (ret)
 			goto out;

@@ -26,6 +26,17 @@ static struct fs_fh *fh(struct fuse_file_info *fi)
 	return (struct fs_fh *)(uintptr_t)fi->fh;
 }
 
+/* With the writeback cache the kernel reads pages of files open for
+ * writing only, and appends itself. */
+static int wb_flags(struct fs *fs, int flags)
+{
+	if (!fs->writeback)
+		return flags;
+	if ((flags & O_ACCMODE) == O_WRONLY)
+		flags = (flags & ~O_ACCMODE) | O_RDWR;
+	return flags & ~O_APPEND;
+}
+
 int fs_file_fd(struct fuse_file_info *fi)
 {
 	struct fs_fh *h = fi ? fh(fi) : NULL;
@@ -73,6 +84,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (!ret) {
 		/* Written data goes to the upper only, whatever a racing
 		 * lookup left in the node. */
+		struct fs_qdata q = { 0 };
 		unsigned dl;
 
 		pthread_mutex_lock(&n->lock);
@@ -80,9 +92,17 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		pthread_mutex_unlock(&n->lock);
 		h->data_only = dl != 0;
 		l = fs->layers[wr ? 0 : dl ? dl : fs_inode_top(n)];
-		ret = l->ops->open(l, path,
-				   fi->flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW),
-				   &h->lf);
+		/* O_TRUNC frees the file's blocks (fs/quota.c). */
+		if (wr && (fi->flags & O_TRUNC))
+			ret = fs_quota_data_begin(fs, &q, ino, -1, path, 0, 0);
+		if (!ret)
+			ret = l->ops->open(l, path,
+					   (wr ? wb_flags(fs, fi->flags) :
+						 fi->flags) &
+						   ~(O_CREAT | O_EXCL |
+						     O_NOFOLLOW),
+					   &h->lf);
+		fs_quota_data_end(fs, &q);
 	}
 	if (ret) {
 		free(h);
@@ -110,7 +130,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	ret = fs_create_file(req, fs, fs_inode_from_id(fs, parent), name, mode,
-			     fi->flags, &e, &fd);
+			     wb_flags(fs, fi->flags), &e, &fd);
 	if (ret) {
 		free(h->lf);
 		free(h);
@@ -161,12 +181,17 @@ void fs_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		     off_t off, struct fuse_file_info *fi)
 {
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	struct fs_qdata q;
 	ssize_t n;
 
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fh(fi)->lf->fd;
 	out.buf[0].pos = off;
-	n = fuse_buf_copy(&out, in, 0);
+	n = fs_quota_data_begin(fs_from_req(req), &q, ino, out.buf[0].fd, NULL,
+				off, out.buf[0].size);
+	if (!n)
+		n = fuse_buf_copy(&out, in, 0);
+	fs_quota_data_end(fs_from_req(req), &q);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -179,6 +204,16 @@ void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * write errors of the underlying filesystem, as close() would. */
 	int fd, ret;
 
+	/* With the writeback cache the kernel writes the dirty pages back
+	 * and reports their errors (ENOSPC...) from close() itself before
+	 * it would send FLUSH; locks are the kernel's own (no setlk op).
+	 * ENOSYS tells it to stop sending FLUSH: one request less per
+	 * close.  Only deferred errors of an upper filesystem that reports
+	 * write errors at close (NFS) go unseen. */
+	if (fs_from_req(req)->writeback) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (fh(fi)->lf->fd < 0) { /* a store layer file: nothing to flush */
 		fuse_reply_err(req, 0);
 		return;
@@ -212,12 +247,19 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		     off_t length, struct fuse_file_info *fi)
 {
-	int fd = fh(fi)->lf->fd;
+	int fd = fh(fi)->lf->fd, ret = fd < 0 ? -EBADF : 0;
+	struct fs_qdata q;
 
-	if (fd < 0 || fallocate(fd, mode, offset, length))
-		fuse_reply_err(req, fd < 0 ? EBADF : errno);
-	else
-		fuse_reply_err(req, 0);
+	if (!ret)
+		ret = fs_quota_data_begin(fs_from_req(req), &q, ino, fd, NULL,
+					  offset,
+					  mode & FALLOC_FL_PUNCH_HOLE ? 0 :
+								 (uint64_t)length);
+	if (!ret && fallocate(fd, mode, offset, length))
+		ret = -errno;
+	if (fd >= 0)
+		fs_quota_data_end(fs_from_req(req), &q);
+	fuse_reply_err(req, -ret);
 }
 
 void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -241,15 +283,21 @@ void fs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 {
 	int in = fh(fi_in)->lf->fd, out = fh(fi_out)->lf->fd;
 	loff_t oi = off_in, oo = off_out;
+	struct fs_qdata q;
 	ssize_t n;
 
 	if (in < 0 || out < 0) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	n = copy_file_range(in, &oi, out, &oo, len, (unsigned)flags);
+	n = fs_quota_data_begin(fs_from_req(req), &q, ino_out, out, NULL,
+				off_out, len);
+	if (!n && (n = copy_file_range(in, &oi, out, &oo, len,
+				       (unsigned)flags)) < 0)
+		n = -errno;
+	fs_quota_data_end(fs_from_req(req), &q);
 	if (n < 0)
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
 }

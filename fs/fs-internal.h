@@ -166,6 +166,7 @@ struct fs_inode {
 	unsigned data_layer; /* metacopy: the upper copy has metadata only and
 			      * the data is in this lower at the same path;
 			      * 0 = data in the top copy */
+	uint64_t dir_gen; /* atomic: dir listing changes (fs_dir_changed) */
 };
 
 struct fs {
@@ -176,6 +177,7 @@ struct fs {
 	int work_fd;				  /* O_DIRECTORY, -1 if ro */
 	struct fuse_session *se;
 	double timeout;
+	bool writeback; /* FUSE_CAP_WRITEBACK_CACHE granted (fs/ops.c init) */
 
 	pthread_rwlock_t rename_lock; /* lock order 1 */
 
@@ -197,6 +199,8 @@ struct fs {
 	struct store *store;
 	struct chunkstore *cs;
 	char *store_path;
+
+	struct fs_quota *quota; /* fs/quota.c; NULL without upper limits */
 };
 
 /* Upper xattr holding the st_ino a copied-up object reports (decimal), so
@@ -289,6 +293,8 @@ struct fs_dir {
 int fs_dir_list(struct fs *fs, struct fs_inode *dir, struct fs_dir *d);
 void fs_dir_free(struct fs_dir *d);
 int fs_dir_is_empty(struct fs *fs, struct fs_inode *dir);
+/* The merged listing of dir changed: drop the kernel's cached listing. */
+void fs_dir_changed(struct fs *fs, struct fs_inode *dir);
 
 /* fs/copyup.c */
 /* Make n's top copy an upper one with its data (completing a metacopy). */
@@ -327,6 +333,62 @@ bool fs_xattr_private(const char *name);
 int fs_copy_xattrs(struct fs *fs, struct fs_layer *l, const char *path,
 		   int dst_dirfd, const char *dst_name);
 extern const char *const fs_opaque_xattrs[];
+
+/* fs/origin.c: the layer an entry comes from, as a read-only, unlisted
+ * virtual xattr (the kernel passes user.* only for files and directories;
+ * the trusted.* name, for root, works on every type). */
+#define FS_WHICH_XATTR "user.strata.origin"
+#define FS_WHICH_XATTR_TRUSTED "trusted.strata.origin"
+bool fs_which_xattr(const char *name);
+/* The value for n into buf (size 0: only its length); -ERANGE if short. */
+ssize_t fs_which_get(struct fs *fs, struct fs_inode *n, char *buf, size_t size);
+
+/* fs/quota.c: upper_size= and upper_inodes= (see the top of the file).
+ * Every function is a no-op (0) when the mount has no limit. */
+struct fs_quota;
+struct fs_qres { /* a reservation */
+	int64_t bytes, inodes;
+};
+struct fs_qdata { /* a data change of one file in flight */
+	pthread_mutex_t *lock;
+	struct fs_qres res;
+	struct stat st;
+	int fd;
+	const char *path;
+};
+/* Scan the upper and set up the counters. */
+int fs_quota_init(struct fs *fs);
+void fs_quota_destroy(struct fs *fs);
+/* Reserve room for a change: 0 or -EDQUOT; release undoes it. */
+int fs_quota_reserve(struct fs *fs, struct fs_qres *r, int64_t bytes,
+		     int64_t inodes);
+void fs_quota_release(struct fs *fs, struct fs_qres *r);
+/* Count a change of the upper; _obj: the object st was installed (sign 1)
+ * or lost its last name (-1). */
+void fs_quota_add(struct fs *fs, int64_t bytes, int64_t inodes);
+void fs_quota_add_obj(struct fs *fs, const struct stat *st, int sign);
+/* Release r and count the object st now in the upper (NULL: nothing). */
+void fs_quota_commit(struct fs *fs, struct fs_qres *r, const struct stat *st);
+/* Reserve for copying up the lower object st (with its data or not). */
+int fs_quota_reserve_copy(struct fs *fs, struct fs_qres *r,
+			  const struct stat *st, bool data);
+/* unlinkat / fs_upper_remove_tree that uncount what they remove. */
+int fs_quota_unlink(struct fs *fs, int dirfd, const char *path);
+int fs_quota_remove_tree(struct fs *fs, int dirfd, const char *name);
+/* Around a data change of the upper file open as fd (or at path when fd
+ * is -1) covering [off, off+len) (len 0: truncate, allocates nothing);
+ * key identifies the file (its node).  begin: 0 or -EDQUOT/-errno, and
+ * then end must follow. */
+int fs_quota_data_begin(struct fs *fs, struct fs_qdata *d, uint64_t key,
+			int fd, const char *path, off_t off, uint64_t len);
+void fs_quota_data_end(struct fs *fs, struct fs_qdata *d);
+/* rename() installed its source over the upper target st of that kind
+ * (LAYER_ABSENT: none); whiteout: it left one at the old name. */
+void fs_quota_renamed(struct fs *fs, enum fs_layer_kind kind,
+		      const struct stat *st, bool whiteout);
+/* statfs of a limited mount: the limits as size, usage exact (512-byte
+ * f_frsize). */
+void fs_quota_statfs(struct fs *fs, struct statvfs *st);
 
 /* The FUSE handlers, split by file: fs/ops.c (session, init, statfs),
  * fs/node_ops.c (lookup, getattr, setattr, names), fs/file.c (data),

@@ -300,6 +300,7 @@ void fs_inode_drop_name(struct fs *fs, unsigned layer, const struct stat *st,
 		put_locked(fs, n);
 	}
 	pthread_mutex_unlock(&fs->table_lock);
+	fs_dir_changed(fs, parent);
 }
 
 int fs_inode_get(struct fs *fs, struct fs_inode *parent, const char *name,
@@ -453,6 +454,9 @@ void fs_inode_move(struct fs *fs, struct fs_inode *n,
 	if (set_name_locked(fs, n, newparent, newname))
 		log_warn("out of memory renaming a node"); /* keeps old name */
 	pthread_mutex_unlock(&fs->table_lock);
+	fs_dir_changed(fs, oldparent);
+	if (newparent != oldparent)
+		fs_dir_changed(fs, newparent);
 }
 
 static int path_locked(struct fs *fs, struct fs_inode *n, char *buf,

@@ -14,12 +14,15 @@ fs_libfs_a_SOURCES = \
 	fs/hardlink.c \
 	fs/upper.c \
 	fs/xattr.c \
+	fs/origin.c \
 	fs/node_ops.c \
 	fs/create.c \
 	fs/remove.c \
 	fs/rename.c \
 	fs/file.c \
-	fs/ops.c
+	fs/ops.c \
+	fs/quota.c \
+	fs/usage.c
 noinst_HEADERS += include/strata/fs.h
 
 check_PROGRAMS += tests/unit/test_fs_opts

@@ -105,6 +105,9 @@ int fs_resolve(struct fs *fs, struct fs_inode *dir, const char *name,
 			return find_data(fs, mask, path, e);
 		if (!S_ISDIR(st.st_mode))
 			break;
+		/* Opacity only matters with layers below to hide. */
+		if (i + 1 >= 64 || !(mask >> (i + 1)))
+			break;
 		ret = l->ops->is_opaque(l, path);
 		if (ret < 0)
 			return ret;

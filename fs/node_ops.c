@@ -120,14 +120,27 @@ static int do_setattr(struct fs *fs, struct fs_inode *n, struct stat *attr,
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		fd = fi ? fs_file_fd(fi) : -1;
 		if (fd >= 0) {
-			if (ftruncate(fd, attr->st_size))
-				return -errno;
+			struct fs_qdata q;
+
+			ret = fs_quota_data_begin(fs, &q, fs_inode_id(fs, n), fd,
+						  NULL, 0, 0);
+			if (!ret && ftruncate(fd, attr->st_size))
+				ret = -errno;
+			fs_quota_data_end(fs, &q);
+			if (ret)
+				return ret;
 		} else {
+			struct fs_qdata q;
+
 			fd = openat(fs->upper_fd, path,
 				    O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 			if (fd < 0)
 				return -errno;
-			ret = ftruncate(fd, attr->st_size) ? -errno : 0;
+			ret = fs_quota_data_begin(fs, &q, fs_inode_id(fs, n), fd,
+						  NULL, 0, 0);
+			if (!ret && ftruncate(fd, attr->st_size))
+				ret = -errno;
+			fs_quota_data_end(fs, &q);
 			close(fd);
 			if (ret)
 				return ret;

@@ -12,6 +12,7 @@
 
 #include "strata/fs.h"
 #include "strata/log.h"
+#include "strata/util.h"
 
 #define OVERFLOW_ID 65534
 
@@ -33,7 +34,9 @@ void fs_config_release(struct fs_config *cfg)
 	free(cfg->workdir);
 	free(cfg->mountpoint);
 	free(cfg->fuse_opts);
+	free(cfg->pidfile);
 	cfg->upperdir = cfg->workdir = cfg->mountpoint = cfg->fuse_opts = NULL;
+	cfg->pidfile = NULL;
 }
 
 static int set_str(char **dst, const char *v)
@@ -194,6 +197,8 @@ static int parse_one(struct fs_config *cfg, char *opt)
 		return v && *v ? set_str(&cfg->upperdir, v) : -EINVAL;
 	if (!strcmp(opt, "workdir"))
 		return v && *v ? set_str(&cfg->workdir, v) : -EINVAL;
+	if (!strcmp(opt, "pidfile"))
+		return v && *v == '/' ? set_str(&cfg->pidfile, v) : -EINVAL;
 	if (!strcmp(opt, "squash_to_root"))
 		return parse_bool(opt, v, &cfg->squash_to_root);
 	if (!strcmp(opt, "squash_to_uid") || !strcmp(opt, "squash_to_gid")) {
@@ -229,6 +234,27 @@ static int parse_one(struct fs_config *cfg, char *opt)
 			return -EINVAL;
 		}
 		cfg->timeout = t;
+		return 0;
+	}
+	if (!strcmp(opt, "upper_size")) {
+		if (!v || strata_parse_size(v, &cfg->upper_size) ||
+		    !cfg->upper_size) {
+			log_err("upper_size: expected BYTES[K|M|G|T], got '%s'",
+				v ? v : "");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(opt, "upper_inodes")) {
+		unsigned long long n = v && *v >= '0' && *v <= '9' ?
+					       strtoull(v, &end, 10) : 0;
+
+		if (!n || *end) {
+			log_err("upper_inodes: expected a number > 0, got '%s'",
+				v ? v : "");
+			return -EINVAL;
+		}
+		cfg->upper_inodes = n;
 		return 0;
 	}
 	if (!strcmp(opt, "max_threads")) {
@@ -318,6 +344,10 @@ int fs_config_check(const struct fs_config *cfg)
 		ret = check_dir("lowerdir", cfg->lowerdirs[i]);
 		if (ret)
 			return ret;
+	}
+	if ((cfg->upper_size || cfg->upper_inodes) && !cfg->upperdir) {
+		log_err("upper_size= and upper_inodes= need an upperdir=");
+		return -EINVAL;
 	}
 	if (cfg->upperdir) {
 		ret = check_dir("upperdir", cfg->upperdir);

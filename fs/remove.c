@@ -50,7 +50,7 @@ static int do_unlink(struct fs *fs, struct fs_inode *dir, const char *name)
 			   e.top == 0 && e.st.st_nlink <= 1);
 	if (lower)
 		return fs_upper_whiteout(fs, path);
-	return unlinkat(fs->upper_fd, path, 0) ? -errno : 0;
+	return fs_quota_unlink(fs, fs->upper_fd, path);
 }
 
 static int do_rmdir(struct fs *fs, struct fs_inode *dir, const char *name)
@@ -93,7 +93,7 @@ static int do_rmdir(struct fs *fs, struct fs_inode *dir, const char *name)
 		return ret;
 	if (renameat(fs->upper_fd, path, fs->work_fd, tmp))
 		return -errno;
-	return fs_upper_remove_tree(fs, fs->work_fd, tmp);
+	return fs_quota_remove_tree(fs, fs->work_fd, tmp);
 }
 
 static void remove_reply(fuse_req_t req, fuse_ino_t parent, const char *name,

@@ -171,6 +171,7 @@ static int do_rename(struct fs *fs, struct side *a, struct side *b,
 			     a->lower ? RENAME_WHITEOUT : 0)) {
 		return -errno;
 	}
+	fs_quota_renamed(fs, kind, &st, a->lower);
 	fs_inode_move(fs, a->n, a->dir, a->name, b->dir, b->name);
 	return 0;
 }

@@ -94,12 +94,16 @@ int fs_upper_whiteout(struct fs *fs, const char *path)
 			ret = -errno;
 			goto err;
 		}
-		return fs_upper_remove_tree(fs, fs->work_fd, tmp);
+		fs_quota_add(fs, 0, 1);
+		return fs_quota_remove_tree(fs, fs->work_fd, tmp);
 	}
 	if (renameat(fs->work_fd, tmp, fs->upper_fd, path)) {
 		ret = -errno;
 		goto err;
 	}
+	fs_quota_add(fs, 0, 1);
+	if (kind != LAYER_ABSENT)
+		fs_quota_add_obj(fs, &st, -1);
 	return 0;
 err:
 	unlinkat(fs->work_fd, tmp, 0);
@@ -151,6 +155,7 @@ int fs_upper_clear_whiteouts(struct fs *fs, const char *path, bool strict)
 			ret = -errno;
 			break;
 		}
+		fs_quota_add_obj(fs, &st, -1);
 	}
 	closedir(d);
 	return ret;
@@ -172,16 +177,17 @@ int fs_upper_install(struct fs *fs, const char *tmp, const char *path,
 		if (renameat2(fs->work_fd, tmp, fs->upper_fd, path,
 			      RENAME_NOREPLACE))
 			return -errno;
-		return 0;
-	}
-	if (!is_dir) {
+	} else if (!is_dir) {
 		if (renameat(fs->work_fd, tmp, fs->upper_fd, path))
 			return -errno;
-		return 0;
+	} else {
+		if (renameat2(fs->work_fd, tmp, fs->upper_fd, path,
+			      RENAME_EXCHANGE))
+			return -errno;
+		unlinkat(fs->work_fd, tmp, 0); /* the whiteout, now in work */
 	}
-	if (renameat2(fs->work_fd, tmp, fs->upper_fd, path, RENAME_EXCHANGE))
-		return -errno;
-	unlinkat(fs->work_fd, tmp, 0); /* the whiteout, now in work */
+	if (kind == LAYER_WHITEOUT)
+		fs_quota_add(fs, 0, -1); /* the caller counts the object */
 	return 0;
 }
 

@@ -91,6 +91,17 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	ssize_t len;
 	int ret;
 
+	if (fs_which_xattr(name)) {
+		/* Virtual, so served with noxattrs too (fs/origin.c). */
+		char v[PATH_MAX + 64];
+
+		len = fs_which_get(fs, n, v, size ? (size < sizeof(v) ? size : sizeof(v)) : 0);
+		if (len < 0)
+			return reply_err(req, (int)len);
+		if (!size)
+			return (void)fuse_reply_xattr(req, (size_t)len);
+		return (void)fuse_reply_buf(req, v, (size_t)len);
+	}
 	if (fs->cfg.noxattrs || hidden(fs, name))
 		return reply_err(req, -EOPNOTSUPP);
 	ret = fs_inode_path(fs, n, NULL, path, sizeof(path));
@@ -143,7 +154,7 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	for (char *p = list; p < list + len; p += strlen(p) + 1) {
 		size_t pl = strlen(p) + 1;
 
-		if (hidden(fs, p))
+		if (hidden(fs, p) || fs_which_xattr(p))
 			continue;
 		memcpy(out + olen, p, pl);
 		olen += pl;
@@ -183,6 +194,8 @@ static int xattr_prepare(struct fs *fs, struct fs_inode *n, const char *name,
 	ssize_t len;
 	int ret;
 
+	if (fs_which_xattr(name))
+		return -EPERM; /* computed, never stored */
 	if (fs->upper_fd < 0)
 		return -EROFS;
 	if (fs->cfg.noxattrs || hidden(fs, name))

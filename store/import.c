@@ -320,9 +320,12 @@ static int import_one(struct chunkstore *cs, struct catalog *cat, struct image *
 		ci.manifest_media_type = strdup(md->media_type ? md->media_type : MT_OCI_MANIFEST);
 		r = ci.manifest_media_type ? catalog_put_blob(s, &ci.id, mraw, mlen) : -ENOMEM;
 	} else {
-		man = make_manifest(&ci.config, clen,
-				    cd && cd->media_type ? cd->media_type : MT_OCI_CONFIG, ci.layers,
-				    n, &mlen);
+		/* An OCI manifest names an OCI config, whatever the source
+		 * called it (a docker-archive's config is docker's
+		 * container.image.v1, whose JSON the OCI config takes
+		 * as is): skopeo and umoci treat any other config media
+		 * type as an artifact, not an image. */
+		man = make_manifest(&ci.config, clen, MT_OCI_CONFIG, ci.layers, n, &mlen);
 		ci.synthetic = true;
 		ci.manifest_media_type = strdup(MT_OCI_MANIFEST);
 		r = man && ci.manifest_media_type ? 0 : -ENOMEM;
@@ -395,7 +398,9 @@ int import_source(struct chunkstore *cs, struct catalog *cat, const char *path,
 	struct image_source_opts so = { .kind = o->kind, .tmpdir = o->tmpdir };
 	struct image_source *src = NULL;
 	struct import_result *res = NULL;
-	struct prog pg = { .o = o, .path = path };
+	struct import_opts oo = *o;
+	struct dedup_store_policy sp;
+	struct prog pg = { .o = &oo, .path = path };
 	size_t n, first, count;
 	const char *kind;
 	int r;
@@ -409,6 +414,13 @@ int import_source(struct chunkstore *cs, struct catalog *cat, const char *path,
 			log_err("'%s' is not a valid image name", o->names[i]);
 			return -EINVAL;
 		}
+	}
+	if (!o->chunking) {
+		/* The store's chunking (defaults when it has none or it is unreadable). */
+		r = dedup_store_policy_load(chunkstore_store(cs), &sp);
+		if (r && r != -EBADMSG)
+			return r;
+		oo.chunking = &sp.chunking;
 	}
 	r = image_source_open(path, &so, &src);
 	if (r)

@@ -15,6 +15,7 @@ dist_benchlib_DATA = \
 	tests/bench/lib/backend-kernel.sh \
 	tests/bench/lib/backend-fuse-overlayfs.sh \
 	tests/bench/lib/backend-strata.sh \
+	tests/bench/lib/backend-strata-store.sh \
 	tests/bench/lib/common.sh \
 	tests/bench/lib/cproj.sh \
 	tests/bench/lib/image.sh \

@@ -37,7 +37,15 @@ int cmd_tag(int argc, char **argv);    /* strata tag (tools/cmd_image.c) */
 int cmd_rmi(int argc, char **argv);    /* strata rmi (tools/cmd_image.c) */
 int cmd_df(int argc, char **argv);     /* strata df (tools/cmd_image.c) */
 int cmd_verify(int argc, char **argv); /* strata verify (tools/cmd_image.c) */
+int cmd_export(int argc, char **argv); /* strata export (tools/cmd_export.c) */
 int cmd_gc(int argc, char **argv);     /* strata gc (tools/cmd_gc.c) */
 int cmd_mount(int argc, char **argv), cmd_umount(int argc, char **argv); /* tools/cmd_mount.c */
+/* strata mount's work; print: say the mountpoint (strata bundle does not). */
+int cmd_mount_ex(int argc, char **argv, bool print);
+int cmd_ps(int argc, char **argv), cmd_rm(int argc, char **argv); /* tools/cmd_ps.c */
+int cmd_volume(int argc, char **argv); /* strata volume (tools/cmd_volume.c) */
+int cmd_bundle(int argc, char **argv); /* strata bundle (tools/cmd_bundle.c) */
+int cmd_which(int argc, char **argv);  /* strata which (tools/cmd_which.c) */
+int cmd_commit(int argc, char **argv); /* strata commit (tools/cmd_commit.c) */
 
 #endif

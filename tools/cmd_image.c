@@ -481,7 +481,7 @@ int cmd_df(int argc, char **argv)
 	struct catalog_df df;
 	struct img_ctx ctx;
 	bool json = false;
-	char a[32], b[32], c[32];
+	char a[32], b[32], c[32], d[32];
 	int r, ret = 0;
 
 	if (parse_simple(argc, argv, &json, NULL, NULL))
@@ -541,7 +541,7 @@ int cmd_df(int argc, char **argv)
 		       strata_fmt_size(df.garbage_bytes, a, sizeof(a)), df.garbage_records,
 		       strata_fmt_size(df.store.used, b, sizeof(b)),
 		       strata_fmt_size(df.store.reclaimable, c, sizeof(c)),
-		       strata_fmt_size(df.store.free, a, sizeof(a)));
+		       strata_fmt_size(df.store.free, d, sizeof(d)));
 	}
 	catalog_df_free(&df);
 	if (img_ctx_close(&ctx, "df"))

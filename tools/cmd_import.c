@@ -51,9 +51,11 @@ static int show_progress(void *arg, const struct import_progress *p)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: strata import [--tar] [--name NAME:TAG]... [--ref REF | --all] [--quiet]\n"
-		   "                     [--compress none|zstd[:LEVEL]] SOURCE\n"
+		   "                     [--compress none|zstd[:LEVEL]] [--chunk-size MIN:AVG:MAX]\n"
+		   "                     [--whole-max SIZE] SOURCE\n"
 		   "SOURCE: an OCI layout directory, an oci-archive, a docker-archive, or with\n"
-		   "--tar a rootfs tarball (plain, gzip or zstd).\n");
+		   "--tar a rootfs tarball (plain, gzip or zstd).  Compression and chunking\n"
+		   "default to the store's policy (strata store info, strata store set).\n");
 }
 
 int cmd_import(int argc, char **argv)
@@ -62,9 +64,16 @@ int cmd_import(int argc, char **argv)
 		{ "tar", no_argument, NULL, 't' },	  { "name", required_argument, NULL, 'n' },
 		{ "ref", required_argument, NULL, 'r' },  { "all", no_argument, NULL, 'a' },
 		{ "quiet", no_argument, NULL, 'q' },	  { "compress", required_argument, NULL, 'c' },
+		{ "chunk-size", required_argument, NULL, 'C' },
+		{ "whole-max", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },	  { NULL, 0, NULL, 0 },
 	};
 	struct dedup_compress_policy pol = { DEDUP_COMPRESS_ZSTD, 0 };
+	struct dedup_chunker_params chunk_opt;
+	struct dedup_store_policy sp;
+	bool pol_given = false, chunk_given = false, whole_given = false;
+	uint32_t whole_opt = 0;
+	const char *why;
 	struct import_opts o = { 0 };
 	struct tty_progress tp = { 0 };
 	struct import_result *res = NULL;
@@ -76,9 +85,12 @@ int cmd_import(int argc, char **argv)
 	uint64_t t0;
 	int c, r, ret = 0;
 
-	if (env && *env && dedup_compress_policy_parse(env, &pol)) {
-		cmd_err("import: bad STRATA_COMPRESS '%s' (none, zstd, zstd:N)", env);
-		return 2;
+	if (env && *env) {
+		if (dedup_compress_policy_parse(env, &pol)) {
+			cmd_err("import: bad STRATA_COMPRESS '%s' (none, zstd, zstd:N)", env);
+			return 2;
+		}
+		pol_given = true;
 	}
 	while ((c = getopt_long(argc, argv, "tn:r:aqc:h", lopts, NULL)) != -1) {
 		switch (c) {
@@ -106,6 +118,21 @@ int cmd_import(int argc, char **argv)
 				cmd_err("import: bad --compress '%s' (none, zstd, zstd:N)", optarg);
 				return 2;
 			}
+			pol_given = true;
+			break;
+		case 'C':
+			if (dedup_chunking_parse(optarg, &chunk_opt, &why)) {
+				cmd_err("import: bad --chunk-size '%s': %s", optarg, why);
+				return 2;
+			}
+			chunk_given = true;
+			break;
+		case 'W':
+			if (dedup_whole_max_parse(optarg, &whole_opt, &why)) {
+				cmd_err("import: bad --whole-max '%s': %s", optarg, why);
+				return 2;
+			}
+			whole_given = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -139,8 +166,43 @@ int cmd_import(int argc, char **argv)
 	o.progress_arg = &tp;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (img_ctx_open(&ctx, "import", true, &pol))
+	if (img_ctx_open(&ctx, "import", true, NULL))
 		return 1;
+	/* Built-in default < store policy < STRATA_COMPRESS < options. */
+	r = dedup_store_policy_load(ctx.s, &sp);
+	if (r == -EBADMSG) {
+		fprintf(stderr, "strata: import: %s: the store policy is unreadable; using the "
+				"defaults (fix it with 'strata store set')\n",
+			ctx.path);
+	} else if (r) {
+		cmd_err("import: %s: cannot read the store policy: %s", ctx.path, strerror(-r));
+		img_ctx_close(&ctx, "import");
+		return 1;
+	}
+	if (!pol_given)
+		pol = sp.compress;
+	if (chunk_given)
+		sp.chunking = chunk_opt;
+	if (whole_given)
+		sp.chunking.whole_max = whole_opt;
+	if ((why = dedup_chunker_params_why(&sp.chunking))) {
+		cmd_err("import: chunking %u:%u:%u with whole-max %u: %s", sp.chunking.min_size,
+			sp.chunking.avg_size, sp.chunking.max_size, sp.chunking.whole_max, why);
+		img_ctx_close(&ctx, "import");
+		return 2;
+	}
+	o.chunking = &sp.chunking;
+	chunkstore_destroy(ctx.cs);
+	r = chunkstore_create(ctx.s, &pol, &ctx.cs);
+	if (r) {
+		char pb[32];
+
+		ctx.cs = NULL;
+		cmd_err("import: compression %s: %s",
+			dedup_compress_policy_format(&pol, pb, sizeof(pb)), strerror(-r));
+		img_ctx_close(&ctx, "import");
+		return 1;
+	}
 	t0 = strata_now_ns();
 	r = import_source(ctx.cs, ctx.cat, argv[optind], &o, &res, &nres);
 	if (tp.dirty)

@@ -11,13 +11,16 @@
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "strata/layer.h"
 #include "strata/util.h"
 #include "tools/cmd.h"
 #include "tools/cmd_image.h"
+#include "tools/container.h"
 
 /* Grow-as-needed string for the -o argument. */
 struct sbuf {
@@ -89,37 +92,29 @@ static int run(char *const argv[], bool quiet)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
-static bool is_mounted(const char *mnt)
-{
-	char line[PATH_MAX * 2], dev[256], dir[PATH_MAX];
-	bool found = false;
-	FILE *f = fopen("/proc/self/mounts", "r");
-
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%255s %4095s", dev, dir) == 2 && !strcmp(dir, mnt))
-			found = true;
-	fclose(f);
-	return found;
-}
-
 static void usage_mount(FILE *f)
 {
-	fprintf(f, "usage: strata mount [--upper DIR --work DIR] [--name CONTAINER] IMAGE MOUNTPOINT\n");
+	fprintf(f, "usage: strata mount [--upper DIR --work DIR] [--name CONTAINER]\n"
+		   "                    [--upper-size LIMIT] [--upper-inodes N] IMAGE MOUNTPOINT\n");
 }
 
-int cmd_mount(int argc, char **argv)
+int cmd_mount_ex(int argc, char **argv, bool print)
 {
 	static const struct option lo[] = {
 		{ "upper", required_argument, NULL, 'u' },
 		{ "work", required_argument, NULL, 'w' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "upper-size", required_argument, NULL, 'S' },
+		{ "upper-inodes", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	uint64_t qsize = 0, qinodes = 0; /* strata-fuse upper_size=, upper_inodes= */
+	char qopt[64], *qend;
 	char daemon[PATH_MAX], cdir[PATH_MAX - 16], up[PATH_MAX], wk[PATH_MAX];
-	char name[64], digest[IMAGE_DIGEST_STRLEN], *store_path = NULL;
+	char name[CONTAINER_NAME_MAX + 1], digest[IMAGE_DIGEST_STRLEN], *store_path = NULL;
+	char image_id[IMAGE_DIGEST_STRLEN];
+	struct container ct = { 0 }, old;
 	const char *upper = NULL, *work = NULL, *cname = NULL;
 	const struct catalog_image *img;
 	char *mnt = NULL, *dargv[5];
@@ -139,6 +134,22 @@ int cmd_mount(int argc, char **argv)
 		case 'n':
 			cname = optarg;
 			break;
+		case 'S':
+			if (strata_parse_size(optarg, &qsize) || !qsize) {
+				cmd_err("mount: invalid --upper-size '%s' (expected BYTES[K|M|G|T] > 0)",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'I':
+			errno = 0;
+			qinodes = strtoull(optarg, &qend, 10);
+			if (errno || *qend || !qinodes || optarg[0] == '-') {
+				cmd_err("mount: invalid --upper-inodes '%s' (expected a number > 0)",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage_mount(stdout);
 			return 0;
@@ -153,14 +164,19 @@ int cmd_mount(int argc, char **argv)
 		usage_mount(stderr);
 		return 2;
 	}
-	if (cname && (!*cname || strchr(cname, '/') || !strcmp(cname, ".") ||
-		      !strcmp(cname, "..") || strlen(cname) >= sizeof(name))) {
-		cmd_err("mount: bad container name '%s'", cname);
+	if (cname && !container_name_ok(cname)) {
+		cmd_err("mount: bad container name '%s' (1 to %d of A-Z a-z 0-9 _ . -)", cname,
+			CONTAINER_NAME_MAX);
 		return 2;
 	}
 	mnt = realpath(argv[optind + 1], NULL);
 	if (!mnt) {
 		cmd_err("mount: %s: %s", argv[optind + 1], strerror(errno));
+		return 1;
+	}
+	if (container_is_mounted(mnt)) {
+		cmd_err("mount: %s: already a mountpoint", mnt);
+		free(mnt);
 		return 1;
 	}
 	store_path = realpath(cmd_store_path(NULL), NULL);
@@ -179,6 +195,7 @@ int cmd_mount(int argc, char **argv)
 		img_ctx_close(&c, "mount");
 		goto out;
 	}
+	image_digest_format(&img->id, image_id);
 	if (!img->nlayers || img->nlayers > 63) {
 		cmd_err("mount: %s: %zu layers (1 to 63 can be mounted)", argv[optind],
 			img->nlayers);
@@ -216,12 +233,38 @@ int cmd_mount(int argc, char **argv)
 		strata_hex(rnd, sizeof(rnd), name);
 		cname = name;
 	}
-	if (!upper) {
-		if ((size_t)snprintf(cdir, sizeof(cdir), "%s/containers/%s", strata_state_dir(),
-				     cname) >= sizeof(cdir)) {
-			cmd_err("mount: state directory path too long");
+	/* An existing container is mounted again with its upper (the image
+	 * must be the same), unless it is mounted already. */
+	r = container_load(cname, &old);
+	if (r == 0) {
+		bool busy = container_daemon_pid(&old) || container_is_mounted(old.mountpoint);
+
+		if (busy || strcmp(old.image, image_id)) {
+			if (busy)
+				cmd_err("mount: container %s is mounted at %s", cname,
+					old.mountpoint);
+			else
+				cmd_err("mount: container %s holds image %s, not %s", cname,
+					old.image, image_id);
+			container_free(&old);
 			goto out;
 		}
+		if (!upper) {
+			snprintf(up, sizeof(up), "%s", old.upper);
+			snprintf(wk, sizeof(wk), "%s", old.work);
+			upper = up;
+			work = wk;
+		}
+		container_free(&old);
+	} else if (r != -ENOENT) {
+		cmd_err("mount: container %s: %s", cname, strerror(-r));
+		goto out;
+	}
+	if (container_dir(cname, cdir, sizeof(cdir))) {
+		cmd_err("mount: state directory path too long");
+		goto out;
+	}
+	if (!upper) {
 		snprintf(up, sizeof(up), "%s/upper", cdir);
 		snprintf(wk, sizeof(wk), "%s/work", cdir);
 		upper = up;
@@ -234,13 +277,44 @@ int cmd_mount(int argc, char **argv)
 		cmd_err("mount: creating %s and %s: %s", upper, work, strerror(-r));
 		goto out;
 	}
-	r = sb_add(&o, ",upperdir=", false);
+	{
+		char *ru = realpath(upper, NULL), *rw = realpath(work, NULL);
+
+		snprintf(ct.name, sizeof(ct.name), "%s", cname);
+		ct.image = image_id;
+		ct.ref = argv[optind];
+		ct.store = store_path;
+		ct.mountpoint = mnt;
+		ct.upper = ru ? ru : (char *)upper;
+		ct.work = rw ? rw : (char *)work;
+		ct.created = (int64_t)time(NULL);
+		r = container_save(&ct);
+		free(ru);
+		free(rw);
+		if (r) {
+			cmd_err("mount: saving container %s: %s", cname, strerror(-r));
+			goto out;
+		}
+	}
+	r = sb_add(&o, ",pidfile=", false);
+	if (!r)
+		r = sb_add(&o, cdir, true);
+	if (!r)
+		r = sb_add(&o, "/daemon.pid", false);
+	if (!r)
+		r = sb_add(&o, ",upperdir=", false);
 	if (!r)
 		r = sb_add(&o, upper, true);
 	if (!r)
 		r = sb_add(&o, ",workdir=", false);
 	if (!r)
 		r = sb_add(&o, work, true);
+	snprintf(qopt, sizeof(qopt), ",upper_size=%llu", (unsigned long long)qsize);
+	if (!r && qsize)
+		r = sb_add(&o, qopt, false);
+	snprintf(qopt, sizeof(qopt), ",upper_inodes=%llu", (unsigned long long)qinodes);
+	if (!r && qinodes)
+		r = sb_add(&o, qopt, false);
 	if (r) {
 		cmd_err("mount: %s", strerror(-r));
 		goto out;
@@ -260,11 +334,15 @@ int cmd_mount(int argc, char **argv)
 		cmd_err("mount: cannot run %s: %s", daemon, strerror(-r));
 		goto out;
 	}
-	if (r != 0 || !is_mounted(mnt)) {
+	if (r != 0 || !container_is_mounted(mnt)) {
 		cmd_err("mount: %s: strata-fuse failed (exit %d)", mnt, r);
 		goto out;
 	}
-	printf("%s\n", mnt);
+	if (print) {
+		printf("%s\n", mnt);
+		if (isatty(STDERR_FILENO))
+			fprintf(stderr, "strata: mount: container %s\n", cname);
+	}
 	ret = 0;
 out:
 	free(o.s);
@@ -273,29 +351,47 @@ out:
 	return ret;
 }
 
+int cmd_mount(int argc, char **argv)
+{
+	return cmd_mount_ex(argc, argv, true);
+}
+
 int cmd_umount(int argc, char **argv)
 {
 	char *fargv[4] = { "fusermount3", "-u", NULL, NULL };
+	struct container ct;
 	const char *mnt;
 	char *real;
-	struct stat st;
+	struct statfs sfs;
 	int r;
 
 	if (argc != 2 || argv[1][0] == '-') {
 		fprintf(argc == 2 && !strcmp(argv[1], "--help") ? stdout : stderr,
-			"usage: strata umount MOUNTPOINT\n");
+			"usage: strata umount MOUNTPOINT|CONTAINER\n");
 		return argc == 2 && !strcmp(argv[1], "--help") ? 0 : 2;
 	}
-	/* A mount whose daemon died answers ENOTCONN: realpath() fails on
-	 * it, so the name is taken as given. */
-	real = realpath(argv[1], NULL);
+	/* A container name (not a path) means its mountpoint.  A mount
+	 * whose daemon died answers ENOTCONN: realpath() fails on it, so
+	 * the name is taken as given. */
+	if (!strchr(argv[1], '/') && access(argv[1], F_OK) && errno == ENOENT &&
+	    container_load(argv[1], &ct) == 0) {
+		real = strdup(ct.mountpoint);
+		container_free(&ct);
+		if (!real) {
+			cmd_err("umount: %s", strerror(ENOMEM));
+			return 1;
+		}
+	} else {
+		real = realpath(argv[1], NULL);
+	}
 	mnt = real ? real : argv[1];
-	if (!is_mounted(mnt)) {
+	if (!container_is_mounted(mnt)) {
 		cmd_err("umount: %s: not mounted", mnt);
 		free(real);
 		return 1;
 	}
-	if (stat(mnt, &st) < 0 && errno == ENOTCONN) {
+	/* statfs, unlike stat, is never answered from the kernel's cache. */
+	if (statfs(mnt, &sfs) < 0 && errno == ENOTCONN) {
 		/* The daemon is gone: detach what is left. */
 		if (umount2(mnt, MNT_DETACH) == 0) {
 			free(real);
@@ -305,7 +401,7 @@ int cmd_umount(int argc, char **argv)
 	}
 	fargv[2] = (char *)mnt;
 	r = run(fargv, false);
-	if (r != 0 && is_mounted(mnt)) {
+	if (r != 0 && container_is_mounted(mnt)) {
 		if (umount2(mnt, MNT_DETACH) == 0)
 			r = 0;
 		else

@@ -21,8 +21,16 @@ static const struct cmd top_cmds[] = {
 	{ "df", cmd_df, "space used per image: logical, stored, unique, ratios" },
 	{ "gc", cmd_gc, "delete what no image uses and compact the store" },
 	{ "verify", cmd_verify, "rebuild image layers and check them against their DiffIDs" },
+	{ "export", cmd_export, "write images to an OCI layout, oci-archive or docker-archive" },
 	{ "mount", cmd_mount, "mount an image as a container root (umount: unmount it)" },
 	{ "umount", cmd_umount, "unmount what strata mount mounted" },
+	{ "commit", cmd_commit, "make a container's changes a new image" },
+	{ "ps", cmd_ps, "list containers: image, state, daemon pid, upper usage" },
+	{ "mounts", cmd_ps, "the same as ps" },
+	{ "volume", cmd_volume, "volumes with size and inode limits (create, ls, inspect, usage, rm)" },
+	{ "rm", cmd_rm, "delete stopped containers and their upper directories" },
+	{ "bundle", cmd_bundle, "mount an image as an OCI runtime bundle (runc run)" },
+	{ "which", cmd_which, "tell which layer (or the upper) a path comes from" },
 	{ NULL, NULL, NULL },
 };
 

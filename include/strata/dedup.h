@@ -320,4 +320,74 @@ int dedup_compress(struct dedup_zctx *z, const void *src, size_t len, void *dst,
 int dedup_decompress(struct dedup_zctx *z, const void *src, size_t src_len, void *dst,
 		     size_t raw_len);
 
+/*
+ * "none" or "zstd:N" for p into buf (len bytes; 16 suffice); returns buf.
+ * The inverse of dedup_compress_policy_parse().
+ */
+char *dedup_compress_policy_format(const struct dedup_compress_policy *p, char *buf, size_t len);
+
+/* ---- Per-store policy (dedup/policy.c) ----------------------------------- */
+
+/*
+ * User word of the STORE_REC_META records that hold a store's policy
+ * ("STPC").  gc and the catalog leave records of this kind alone.
+ */
+#define DEDUP_POLICY_KIND 0x53545043u
+
+/*
+ * What a store says new data should get: compression and chunking.  A
+ * field not set in the store (has_* false) holds the built-in default;
+ * tools apply, from weakest to strongest: built-in default, store policy,
+ * environment, command-line option.  Chunk ids depend only on the bytes,
+ * so changing the chunking never breaks what is stored: layers written
+ * under different chunkings share whatever chunks happen to be equal.
+ */
+struct dedup_store_policy {
+	bool has_compress;
+	struct dedup_compress_policy compress;
+	bool has_chunking;
+	struct dedup_chunker_params chunking; /* valid (dedup_chunker_params_check()) */
+	uint64_t generation; /* 0: the store has no policy record */
+};
+
+/* Fill *p with the built-in defaults (nothing set, generation 0). */
+void dedup_store_policy_default(struct dedup_store_policy *p);
+
+/*
+ * Read the store's policy into *out (defaults, generation 0, when the
+ * store has none).  Returns 0; -EBADMSG when policy records exist but none
+ * decodes (logged; *out holds the defaults); -errno from the store.
+ */
+int dedup_store_policy_load(struct store *s, struct dedup_store_policy *out);
+
+/*
+ * Replace the store's policy with *p (its generation is set to the next
+ * one) and sync.  Crash-safe: the new record goes to the slot that does
+ * not hold the current one, so at every instant one complete policy, old
+ * or new, is found.  The caller holds the exclusive catalog lock (one
+ * writer).  Returns 0; -EINVAL for a policy that does not check out;
+ * -EROFS, -ENOSPC, -EIO from the store.
+ */
+int dedup_store_policy_save(struct store *s, struct dedup_store_policy *p);
+
+/*
+ * NULL when p is valid chunking (dedup_chunker_params_check() == 0), else
+ * a sentence saying which rule it breaks, for error messages.
+ */
+const char *dedup_chunker_params_why(const struct dedup_chunker_params *p);
+
+/*
+ * Parse "MIN:AVG:MAX" (each a size: bytes, or with a K/M suffix, powers of
+ * 1024) into *p, with whole_max 0 (= AVG).  Returns 0, or -EINVAL leaving
+ * *p untouched with *why set to what is wrong (a static string).
+ */
+int dedup_chunking_parse(const char *s, struct dedup_chunker_params *p, const char **why);
+
+/*
+ * Parse a whole-file threshold (a size, at most DEDUP_CHUNK_MAX_LIMIT; 0
+ * means the average chunk size).  Returns 0 and *out, or -EINVAL with *why.
+ * Whether it fits the chunking (<= MAX) is checked with the chunking.
+ */
+int dedup_whole_max_parse(const char *s, uint32_t *out, const char **why);
+
 #endif

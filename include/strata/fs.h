@@ -52,6 +52,11 @@ struct fs_config {
 	bool foreground;	/* -f: do not daemonize */
 	bool debug;		/* -d / debug: libfuse debug output, implies -f */
 	unsigned max_threads;	/* worker threads, 0 = libfuse default */
+	char *pidfile;		/* pidfile=: the serving process's PID, written
+				 * once the mount is up, removed at exit */
+	uint64_t upper_size;	/* upper_size=: bytes the upper may allocate
+				 * (fs/quota.c), 0 = no limit */
+	uint64_t upper_inodes;	/* upper_inodes=: inodes it may hold, 0 = none */
 
 	/* Options passed through to the kernel mount ("allow_other,nodev,..."). */
 	char *fuse_opts;
@@ -102,5 +107,18 @@ int fs_run(const struct fs_config *cfg);
  */
 uint32_t fs_id_to_container(const struct fs_idmap *map, size_t n, uint32_t id);
 uint32_t fs_id_to_host(const struct fs_idmap *map, size_t n, uint32_t id);
+
+/* What a directory tree uses, as upper_size=/upper_inodes= count it. */
+struct fs_usage {
+	uint64_t bytes;	 /* allocated: sum of st_blocks * 512 */
+	uint64_t inodes; /* entries below the root, each inode once */
+};
+
+/*
+ * Scan the tree under the open directory dirfd (not included itself; mount
+ * points below are counted but not entered).  Returns 0 or -errno; dirfd
+ * stays open and owned by the caller.
+ */
+int fs_usage_scan(int dirfd, struct fs_usage *u);
 
 #endif

@@ -38,7 +38,7 @@ struct import_opts {
 	bool all;                    /* every image of the source */
 	const char *const *names;    /* tags to give (only with one image); NULL: the source ref */
 	size_t nnames;
-	const struct dedup_chunker_params *chunking; /* NULL: defaults */
+	const struct dedup_chunker_params *chunking; /* NULL: the store's policy, else defaults */
 	const char *tmpdir;          /* archive extraction; NULL: default */
 	import_progress_fn progress; /* may be NULL */
 	void *progress_arg;

@@ -27,16 +27,17 @@ done
 head -c 8 "$out/plot.png" | od -An -c | grep -q 'P   N   G' || fail "plot.png is not a PNG"
 grep -q '<svg' "$out/plot.svg" || fail "plot.svg is not an SVG"
 cmp -s "$TEST_TMP/table" "$out/table.txt" || fail "table.txt differs from the terminal table"
-# Progress: one "[step/total ...]" line per measurement (13 workloads x 3 backends).
-[ "$(grep -c '^\[ *[0-9]*/39 ' "$TEST_TMP/progress")" = 39 ] || {
+# Progress: one "[step/total ...]" line per measurement (13 workloads x 4
+# backends: kernel, fuse-overlayfs, strata, strata-store).
+[ "$(grep -c '^\[ *[0-9]*/52 ' "$TEST_TMP/progress")" = 52 ] || {
 	cat "$TEST_TMP/progress" >&2
-	fail "expected 39 progress lines"
+	fail "expected 52 progress lines"
 }
 
 # Which backends must have figures: strata only when strata-fuse is built.
 bes="kernel fuse-overlayfs"
 if command -v strata-fuse >/dev/null 2>&1; then
-	bes="$bes strata"
+	bes="$bes strata strata-store"
 else
 	assert_grep 'not available: strata-fuse not built' "$TEST_TMP/table"
 	assert_grep 'not available: strata-fuse not built' "$out/report.md"
@@ -45,7 +46,7 @@ nbe=$(echo "$bes" | wc -w)
 
 # The terminal table: a header naming the backends, kernel first, strata
 # labelled with what it reads; one row per metric (16).
-assert_grep '^metric  *unit  *better  *kernel  *fuse-overlayfs  *strata (dir lowers)' "$TEST_TMP/table"
+assert_grep '^metric  *unit  *better  *kernel  *fuse-overlayfs  *strata (dir lowers)  *strata (store)' "$TEST_TMP/table"
 [ "$(tail -n +3 "$TEST_TMP/table" | wc -l)" = 16 ] || fail "the table does not have 16 metric rows"
 
 # summary.csv: every metric x backend has a median (daemon RSS: n/a for the
@@ -59,7 +60,7 @@ awk -F, -v bes="$bes" '
 	$2 != "kernel" && $1 != "rss" && $8 !~ /^[0-9.]+$/ { print "no ratio: " $0; bad = 1 }
 	END { if (seen != 16 * n) { print "rows: " seen ", expected " 16 * n; bad = 1 } exit bad }' \
 	"$out/summary.csv" >&2 || fail "missing figures in summary.csv"
-awk -F, '$2 == "strata" && $3 < 1 && $9 == "" { bad = 1 } END { exit bad }' "$out/summary.csv" ||
+awk -F, '$2 ~ /^strata/ && $3 < 1 && $9 == "" { bad = 1 } END { exit bad }' "$out/summary.csv" ||
 	fail "strata rows without figures and without a reason"
 
 # results.csv: every workload x backend has an ok row for each of its metrics.
@@ -78,12 +79,14 @@ awk -v nbe="$nbe" 'NR > 1 { l = $0; sub(/^"[^"]*" /, ""); if (NF != nbe || $0 ~ 
 	END { exit bad }' "$out/plot.dat" >&2 || fail "plot.dat has bars without a figure"
 [ "$(tail -n +2 "$out/plot-rss.dat" | wc -l)" = $((nbe - 1)) ] || { cat "$out/plot-rss.dat" >&2; fail "plot-rss.dat incomplete"; }
 grep -q 'strata (dir lowers)' "$out/plot.svg" || [ "$nbe" = 2 ] || fail "plot.svg does not name the strata backend"
+grep -q 'strata (store)' "$out/plot.svg" || [ "$nbe" = 2 ] || fail "plot.svg does not name the strata-store backend"
 
 # report.md names the machine and the backends; results.json holds the raw runs.
 for k in cpu cores memory kernel store image; do assert_grep "^- \*\*$k\*\*: ." "$out/report.md"; done
 assert_grep '^| mount | s | lower |' "$out/report.md"
 assert_grep 'strata (dir lowers)' "$out/report.md"
-assert_grep 'store-backed image layers are not in this benchmark' "$out/report.md"
+assert_grep 'strata (store)' "$out/report.md"
+assert_grep 'imported with strata import' "$out/report.md"
 assert_grep '!\[.*\](plot.svg)' "$out/report.md"
 [ "$(grep -c '^|' "$out/report.md")" = 18 ] || fail "report.md table is incomplete"
 jq -e --argjson n "$nbe" '.machine.cpu and .machine.store and (.summary | length >= 16 * $n)

@@ -171,6 +171,10 @@ assert_eq "$(cat "$TEST_TMP/stdout")" "" "images after ENOSPC"
 expect_ok strata gc
 expect_ok strata df --json
 assert_eq "$(jq .garbage "$TEST_TMP/stdout")" 0 "garbage after gc on the full store"
+# The text form says the same: no garbage, and free space that is not 0.
+expect_ok strata df
+assert_grep '^garbage (gc reclaims): 0 B in 0 records' "$TEST_TMP/stdout"
+grep -q ' 0 B free$' "$TEST_TMP/stdout" && fail "strata df text shows 0 B free"
 # The store is usable again afterwards.
 expect_ok strata import --tar --name small:1 "$TINY"
 expect_ok strata verify small:1

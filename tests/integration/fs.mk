@@ -15,6 +15,8 @@ FS_TESTS = \
 	tests/integration/308-fs-metacopy.sh \
 	tests/integration/309-fs-killed.sh \
 	tests/integration/310-fs-mount-helper.sh \
-	tests/integration/311-fs-store.sh
+	tests/integration/311-fs-store.sh \
+	tests/integration/320-fs-quota.sh \
+	tests/integration/321-volume.sh
 TESTS += $(FS_TESTS)
 dist_check_SCRIPTS += $(FS_TESTS) tests/integration/fs-lib.sh

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -95,6 +96,60 @@ static void test_idmap(void **state)
 	fs_config_release(&c);
 }
 
+/* Store layers carry colons of their own; they mix with host directories. */
+static void test_upper_limits(void **state)
+{
+	struct fs_config c;
+
+	fs_config_init(&c);
+	assert_int_equal(fs_config_parse_opts(&c, "upper_size=64M,upper_inodes=1000"), 0);
+	assert_int_equal(c.upper_size, 64ULL << 20);
+	assert_int_equal(c.upper_inodes, 1000);
+	assert_int_equal(fs_config_parse_opts(&c, "upper_size=4096"), 0);
+	assert_int_equal(c.upper_size, 4096);
+	assert_null(c.fuse_opts);
+	assert_int_equal(fs_config_parse_opts(&c, "upper_size=0"), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "upper_size=lots"), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "upper_size"), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "upper_inodes=0"), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "upper_inodes=12x"), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "upper_inodes"), -EINVAL);
+	fs_config_release(&c);
+}
+
+static void test_store_lowers(void **state)
+{
+	static const char d1[] = "sha256:0123456789abcdef0123456789abcdef"
+				 "0123456789abcdef0123456789abcdef";
+	static const char d2[] = "sha256:fedcba9876543210fedcba9876543210"
+				 "fedcba9876543210fedcba9876543210";
+	char opt[512];
+	struct fs_config c;
+
+	fs_config_init(&c);
+	snprintf(opt, sizeof(opt), "lowerdir=store:/s/a\\,b.img@%s:/host/dir:store:/s.img@%s,"
+		 "pidfile=/run/c/daemon.pid", d1, d2);
+	assert_int_equal(fs_config_parse_opts(&c, opt), 0);
+	assert_int_equal(c.nlower, 3);
+	snprintf(opt, sizeof(opt), "store:/s/a,b.img@%s", d1);
+	assert_string_equal(c.lowerdirs[0], opt);
+	assert_string_equal(c.lowerdirs[1], "/host/dir");
+	snprintf(opt, sizeof(opt), "store:/s.img@%s", d2);
+	assert_string_equal(c.lowerdirs[2], opt);
+	assert_string_equal(c.pidfile, "/run/c/daemon.pid");
+
+	/* A short or non-hex DiffID, junk after it, no digest at all. */
+	assert_int_equal(fs_config_parse_opts(&c, "lowerdir=store:/s.img@sha256:0123"), -EINVAL);
+	snprintf(opt, sizeof(opt), "lowerdir=store:/s.img@%sx", d1);
+	assert_int_equal(fs_config_parse_opts(&c, opt), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "lowerdir=store:/s.img"), -EINVAL);
+	/* pidfile= must be an absolute path. */
+	assert_int_equal(fs_config_parse_opts(&c, "pidfile=rel.pid"), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "pidfile="), -EINVAL);
+	fs_config_release(&c);
+	assert_null(c.pidfile);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -103,6 +158,8 @@ int main(void)
 		cmocka_unit_test(test_escaped_comma),
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_idmap),
+		cmocka_unit_test(test_store_lowers),
+		cmocka_unit_test(test_upper_limits),
 	};
 
 	strata_log_set_sink(quiet, NULL);

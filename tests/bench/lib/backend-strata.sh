@@ -1,9 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # rootfs-bench backend: strata-fuse over the same host-directory lowers as
-# the others (its fuse-overlayfs-compatible command line).  Store-backed
-# image layers replace the directories once `strata` can import images;
-# until then the column is labelled "strata (dir lowers)" so that nobody
-# takes these figures for the store-backed filesystem.
+# the others (its fuse-overlayfs-compatible command line), labelled
+# "strata (dir lowers)"; strata over its block store is backend-strata-store.sh.
 be_strata_check() {
 	command -v strata-fuse >/dev/null 2>&1 ||
 		{ echo "not available: strata-fuse not built"; return 1; }
@@ -11,7 +9,7 @@ be_strata_check() {
 }
 be_strata_label() { printf 'strata (dir lowers)'; }
 be_strata_note() {
-	echo "strata (dir lowers) is strata-fuse reading the same unpacked host-directory lowers as the other backends, through its fuse-overlayfs-compatible command line; strata's store-backed image layers are not in this benchmark yet."
+	echo "strata (dir lowers) is strata-fuse reading the same unpacked host-directory lowers as the other backends, through its fuse-overlayfs-compatible command line."
 }
 be_strata_version() { echo "$(strata-fuse -V 2>&1 | head -n1), host-directory lowers"; }
 be_strata_mount() {

@@ -8,12 +8,15 @@
 #                                untimed, for the daemon PIDs to exit)
 #   be_ID_pids MNT               PIDs of the daemon serving MNT (none: in kernel)
 # and may define
+#   be_ID_setup                  once, untimed, after the image and the data
+#                                layer are in place (in the harness's shell);
+#                                fails with the reason as the last line
 #   be_ID_label                  column title in tables, report and plots
 #                                (default NAME), e.g. to say what it reads
 #   be_ID_note                   one sentence for the report's method section
 # Lowers, upper and work dirs are host directories on the bench store.
 
-B_ALL_BACKENDS="kernel fuse-overlayfs strata"
+B_ALL_BACKENDS="kernel fuse-overlayfs strata strata-store"
 
 be_id() { printf '%s' "${1//-/_}"; }
 be_call() { # OP BACKEND ARGS...
