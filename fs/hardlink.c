@@ -157,7 +157,8 @@ static struct fs_links *get_table(struct fs *fs, unsigned li)
 		t = NULL;
 		goto out;
 	}
-	qsort(t->v, t->n, sizeof(*t->v), cmp_ent);
+	if (t->n)
+		qsort(t->v, t->n, sizeof(*t->v), cmp_ent);
 	fs->links[li] = t;
 out:
 	pthread_mutex_unlock(&fs->links_lock);

@@ -542,7 +542,8 @@ static int walk_dir(struct diff *d, const char *path, int fd)
 		r = -errno;
 		goto out;
 	}
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n) /* an empty directory has no array at all */
+		qsort(names, n, sizeof(*names), cmp_names);
 	for (size_t i = 0; i < n && !r; i++) {
 		struct stat st;
 

@@ -25,7 +25,8 @@
 static void usage_bundle(FILE *f)
 {
 	fprintf(f, "usage: strata bundle [--name CONTAINER] [--hostname NAME]\n"
-		   "                     [--upper DIR --work DIR] IMAGE DIR [COMMAND [ARG...]]\n"
+		   "                     [--upper DIR --work DIR] [--upper-size LIMIT]\n"
+		   "                     [--upper-inodes N] IMAGE DIR [COMMAND [ARG...]]\n"
 		   "       strata bundle --rm DIR\n");
 }
 
@@ -149,12 +150,15 @@ int cmd_bundle(int argc, char **argv)
 		{ "upper", required_argument, NULL, 'u' },
 		{ "work", required_argument, NULL, 'w' },
 		{ "rm", no_argument, NULL, 'r' },
+		{ "upper-size", required_argument, NULL, 'S' },
+		{ "upper-inodes", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cname = NULL, *host = NULL, *upper = NULL, *work = NULL, *ref, *dir;
+	const char *qsize = NULL, *qinodes = NULL; /* checked by strata mount */
 	char name[CONTAINER_NAME_MAX + 1], id[IMAGE_DIGEST_STRLEN], why[512];
-	char rootfs[PATH_MAX], cfgpath[PATH_MAX], *bdir = NULL, *margv[10];
+	char rootfs[PATH_MAX], cfgpath[PATH_MAX], *bdir = NULL, *margv[14];
 	bool rm = false, existed = false, made_dir = false, made_rootfs = false;
 	bool tried_mount = false, mounted = false;
 	json_object *icfg = NULL, *spec = NULL;
@@ -182,6 +186,12 @@ int cmd_bundle(int argc, char **argv)
 		case 'r':
 			rm = true;
 			break;
+		case 'S':
+			qsize = optarg;
+			break;
+		case 'I':
+			qinodes = optarg;
+			break;
 		case 'h':
 			usage_bundle(stdout);
 			return 0;
@@ -191,7 +201,7 @@ int cmd_bundle(int argc, char **argv)
 		}
 	}
 	if (rm) {
-		if (argc - optind != 1 || cname || host || upper || work) {
+		if (argc - optind != 1 || cname || host || upper || work || qsize || qinodes) {
 			usage_bundle(stderr);
 			return 2;
 		}
@@ -278,6 +288,14 @@ int cmd_bundle(int argc, char **argv)
 		margv[margc++] = (char *)upper;
 		margv[margc++] = "--work";
 		margv[margc++] = (char *)work;
+	}
+	if (qsize) {
+		margv[margc++] = "--upper-size";
+		margv[margc++] = (char *)qsize;
+	}
+	if (qinodes) {
+		margv[margc++] = "--upper-inodes";
+		margv[margc++] = (char *)qinodes;
 	}
 	margv[margc++] = (char *)ref;
 	margv[margc++] = rootfs;

@@ -683,7 +683,8 @@ static int vol_ls(int argc, char **argv)
 	}
 	if (d)
 		closedir(d);
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
 	printf("%-24s %-10s %-10s %-10s %-9s %s\n", "NAME", "SIZE", "INODES",
 	       "USED", "STATE", "MOUNTPOINT");
 	for (size_t i = 0; i < n; i++) {

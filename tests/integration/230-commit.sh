@@ -322,7 +322,6 @@ if strata export --help >/dev/null 2>&1; then
 	say "round trip: export, import into a second store, mount"
 	smount tiny:2 "$T/m6" --name c6
 	manifest "$T/m6" >"$T/m6.man"
-	sumount "$T/m6"
 	expect_ok strata export --oci-layout "$T/oci" tiny:2
 	S2="$T/store2.img"
 	expect_ok strata --store "$S2" store init --file "$S2" --size 1G
@@ -331,8 +330,12 @@ if strata export --help >/dev/null 2>&1; then
 	smount rt:1 "$T/m7" --name c7
 	manifest "$T/m7" >"$T/m7.man"
 	diff -u "$T/m6.man" "$T/m7.man" || fail "round trip differs"
+	# Content, modes, owners, times, xattrs (security.capability, user.*)
+	# and hardlinks, entry by entry.
+	"$FSDIFF" tree "$T/m6" "$T/m7" || fail "round trip differs (fsdiff)"
 	sumount "$T/m7"
 	STRATA_STORE="$T/store.img"
+	sumount "$T/m6"
 else
 	say "no strata export: round trip skipped"
 fi

@@ -110,9 +110,14 @@ grep -q " $T/b3/rootfs " /proc/mounts && fail "a failed bundle left its mount"
 [ -e "$STRATA_STATE_DIR/containers/b3" ] && fail "a failed bundle left its container"
 expect_ok umoci config --image "$L:app" --tag numeric --config.user 1234:5678
 expect_ok strata import --ref numeric --name numeric:1 "$L"
-expect_ok strata bundle --name b4 numeric:1 "$T/b4"
+expect_ok strata bundle --name b4 --upper-size 1M --upper-inodes 1000 numeric:1 "$T/b4"
 bundle_daemon "$T/b4"
 assert_eq "$(jq -c .process.user "$T/b4/config.json")" '{"uid":1234,"gid":5678}' "numeric User"
+# The limits reach strata-fuse: 2 MiB do not fit in the container layer.
+dd if=/dev/zero of="$T/b4/rootfs/big" bs=64k count=32 2>"$T/dd.err" &&
+	fail "a 2 MiB write into a bundle limited to 1 MiB succeeded"
+assert_grep "Disk quota exceeded" "$T/dd.err"
+rm -f "$T/b4/rootfs/big"
 
 say "bad input"
 expect_fail strata bundle app:1 "$B"
