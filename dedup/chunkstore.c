@@ -121,14 +121,65 @@ int chunkstore_stat(struct chunkstore *cs, const struct dedup_cid *cid, uint32_t
 	return 0;
 }
 
-int chunkstore_put_cid(struct chunkstore *cs, const struct dedup_cid *cid, const void *data,
-		       size_t len, struct chunkstore_put_info *pi)
+int chunkstore_zctx_create(struct chunkstore *cs, struct dedup_zctx **out)
+{
+	return dedup_zctx_create(&cs->pol, out);
+}
+
+/* Log a key that holds something other than a chunk. */
+static void log_not_chunk(const struct dedup_cid *cid)
+{
+	char s[DEDUP_CID_STR_SIZE];
+
+	cid_str(cid, s);
+	log_err("chunk %s: the key holds a record that is not a chunk", s);
+}
+
+/* Existence check and compression; cid already set in *pr. */
+static int prepare_cid(struct chunkstore *cs, struct dedup_zctx *z, const void *data, size_t len,
+		       void *zbuf, size_t zcap, struct chunkstore_prep *pr)
+{
+	int r;
+
+	pr->exists = false;
+	pr->zlen = 0;
+	pr->stored_len = 0;
+	pr->compressed = false;
+	r = chunkstore_stat(cs, &pr->cid, NULL, &pr->stored_len, &pr->compressed);
+	if (r == 0) {
+		/* Already stored: no need to compress it. */
+		pr->exists = true;
+		return 0;
+	}
+	if (r != -ENOENT) {
+		if (r == -EUCLEAN)
+			log_not_chunk(&pr->cid);
+		return r;
+	}
+	if (cs->pol.algo == DEDUP_COMPRESS_NONE)
+		return 0;
+	return dedup_compress(z, data, len, zbuf, zcap, &pr->zlen);
+}
+
+int chunkstore_prepare(struct chunkstore *cs, struct dedup_zctx *z, const void *data, size_t len,
+		       void *zbuf, size_t zcap, struct chunkstore_prep *pr)
+{
+	int r;
+
+	if (len == 0 || len > DEDUP_CHUNK_MAX_LIMIT || !z || (zcap && !zbuf))
+		return -EINVAL;
+	r = dedup_cid_compute(data, len, &pr->cid);
+	if (r)
+		return r;
+	return prepare_cid(cs, z, data, len, zbuf, zcap, pr);
+}
+
+int chunkstore_put_prepared(struct chunkstore *cs, const struct chunkstore_prep *pr,
+			    const void *data, size_t len, const void *zbuf,
+			    struct chunkstore_put_info *pi)
 {
 	struct chunkstore_put_info dummy;
-	struct dedup_zctx *z = NULL;
 	struct store_key key;
-	void *zbuf = NULL;
-	size_t zlen = 0;
 	uint32_t slen;
 	bool comp;
 	int r;
@@ -136,23 +187,51 @@ int chunkstore_put_cid(struct chunkstore *cs, const struct dedup_cid *cid, const
 	if (!pi)
 		pi = &dummy;
 	memset(pi, 0, sizeof(*pi));
-	if (len == 0 || len > DEDUP_CHUNK_MAX_LIMIT)
+	if (len == 0 || len > DEDUP_CHUNK_MAX_LIMIT || (pr->zlen && !zbuf))
 		return -EINVAL;
-	r = chunkstore_stat(cs, cid, NULL, &slen, &comp);
-	if (r == 0) {
-		pi->stored_len = slen;
-		pi->compressed = comp;
+	if (pr->exists) {
+		pi->stored_len = pr->stored_len;
+		pi->compressed = pr->compressed;
 		return 0;
 	}
-	if (r != -ENOENT) {
-		if (r == -EUCLEAN) {
-			char s[DEDUP_CID_STR_SIZE];
-
-			cid_str(cid, s);
-			log_err("chunk %s: the key holds a record that is not a chunk", s);
+	dedup_cid_to_key(&pr->cid, &key);
+	if (pr->zlen)
+		r = store_put(cs->s, STORE_REC_CHUNK, &key, zbuf, pr->zlen, STORE_F_ZSTD,
+			      (uint32_t)len);
+	else
+		r = store_put(cs->s, STORE_REC_CHUNK, &key, data, len, 0, (uint32_t)len);
+	if (r == -EEXIST) {
+		/* Stored since the check (another thread, or the same chunk
+		 * earlier in a pipeline): still a hit. */
+		r = chunkstore_stat(cs, &pr->cid, NULL, &slen, &comp);
+		if (!r) {
+			pi->stored_len = slen;
+			pi->compressed = comp;
+		} else if (r == -EUCLEAN) {
+			log_not_chunk(&pr->cid);
 		}
 		return r;
 	}
+	if (r)
+		return r;
+	pi->added = true;
+	pi->compressed = pr->zlen != 0;
+	pi->stored_len = (uint32_t)(pr->zlen ? pr->zlen : len);
+	return 0;
+}
+
+int chunkstore_put_cid(struct chunkstore *cs, const struct dedup_cid *cid, const void *data,
+		       size_t len, struct chunkstore_put_info *pi)
+{
+	struct chunkstore_prep pr = { .cid = *cid };
+	struct dedup_zctx *z = NULL;
+	void *zbuf = NULL;
+	int r;
+
+	if (pi)
+		memset(pi, 0, sizeof(*pi));
+	if (len == 0 || len > DEDUP_CHUNK_MAX_LIMIT)
+		return -EINVAL;
 	if (cs->pol.algo != DEDUP_COMPRESS_NONE) {
 		r = zctx_get(cs, &z);
 		if (r)
@@ -162,29 +241,10 @@ int chunkstore_put_cid(struct chunkstore *cs, const struct dedup_cid *cid, const
 			r = -ENOMEM;
 			goto out;
 		}
-		r = dedup_compress(z, data, len, zbuf, len, &zlen);
-		if (r)
-			goto out;
 	}
-	dedup_cid_to_key(cid, &key);
-	if (zlen)
-		r = store_put(cs->s, STORE_REC_CHUNK, &key, zbuf, zlen, STORE_F_ZSTD, (uint32_t)len);
-	else
-		r = store_put(cs->s, STORE_REC_CHUNK, &key, data, len, 0, (uint32_t)len);
-	if (r == -EEXIST) {
-		/* Another thread stored the same chunk in between: still a hit. */
-		r = chunkstore_stat(cs, cid, NULL, &slen, &comp);
-		if (!r) {
-			pi->stored_len = slen;
-			pi->compressed = comp;
-		}
-		goto out;
-	}
-	if (r)
-		goto out;
-	pi->added = true;
-	pi->compressed = zlen != 0;
-	pi->stored_len = (uint32_t)(zlen ? zlen : len);
+	r = prepare_cid(cs, z, data, len, zbuf, zbuf ? len : 0, &pr);
+	if (!r)
+		r = chunkstore_put_prepared(cs, &pr, data, len, zbuf, pi);
 out:
 	free(zbuf);
 	if (z)

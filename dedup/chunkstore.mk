@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The dedup index over the block store: chunk records and derived refcounts.
-dedup_libdedup_a_SOURCES += dedup/chunkstore.c
+dedup_libdedup_a_SOURCES += dedup/chunkstore.c dedup/pipeline.c
 noinst_HEADERS += include/strata/chunkstore.h
 
 check_PROGRAMS += tests/unit/test_chunkstore
@@ -24,3 +24,15 @@ tests_unit_test_policy_CFLAGS = $(TEST_CFLAGS)
 tests_unit_test_policy_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=store_put -Wl,--wrap=store_sync
 tests_unit_test_policy_LDADD = dedup/libdedup.a $(STORE_LIBS) $(CRYPTO_LIBS) $(ZSTD_LIBS) \
 	$(XXHASH_LIBS) $(TEST_LIBS)
+
+# The chunk pipeline (dedup/pipeline.c): worker threads, in-order writes.
+check_PROGRAMS += tests/unit/test_pipeline
+TESTS += tests/unit/test_pipeline
+tests_unit_test_pipeline_SOURCES = tests/unit/test_pipeline.c tests/unit/store-test-lib.h
+tests_unit_test_pipeline_CPPFLAGS = $(store_libstore_a_CPPFLAGS)
+tests_unit_test_pipeline_CFLAGS = $(TEST_CFLAGS)
+# store_put and dedup_compress are wrapped to record puts, count
+# compressions and inject a failed write.
+tests_unit_test_pipeline_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=store_put -Wl,--wrap=dedup_compress
+tests_unit_test_pipeline_LDADD = dedup/libdedup.a $(STORE_LIBS) $(CRYPTO_LIBS) $(ZSTD_LIBS) \
+	$(XXHASH_LIBS) $(TEST_LIBS) -lpthread

@@ -5,6 +5,10 @@
  * same node), file data cut into chunks as it streams by, then one
  * serialization pass in breadth-first order so that every directory's
  * children have neighbouring inode numbers and a sorted dirent run.
+ * Chunks go through a dedup_pipeline: worker threads hash and compress
+ * them while this thread parses on, and this thread writes them in order;
+ * a chunk's id lands in b->chunks when it is written, and commit flushes
+ * the pipeline before the index that names the ids is serialized.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -57,6 +61,7 @@ struct layer_builder {
 	struct chunkstore *cs;
 	struct dedup_chunker_params params;
 	struct dedup_chunker *chunker;
+	struct dedup_pipeline *pipe;
 	uint8_t *buf; /* READ_BUF bytes */
 
 	struct bnode *nodes;
@@ -111,6 +116,22 @@ static int new_node(struct layer_builder *b, uint32_t mode, uint32_t *out)
 	return 0;
 }
 
+/* A chunk is in the store (dedup_pipeline_fn, on this thread, in order). */
+static int chunk_done(void *arg, uint64_t tag, const struct dedup_cid *cid,
+		      const struct chunkstore_put_info *pi)
+{
+	struct layer_builder *b = arg;
+	struct bchunk *c = &b->chunks[tag];
+
+	c->cid = *cid;
+	if (pi->added) {
+		b->st.new_chunks++;
+		b->st.new_bytes += c->len;
+		b->st.stored_bytes += pi->stored_len;
+	}
+	return 0;
+}
+
 int layer_builder_create(struct chunkstore *cs, const struct dedup_chunker_params *p,
 			 struct layer_builder **out)
 {
@@ -129,6 +150,9 @@ int layer_builder_create(struct chunkstore *cs, const struct dedup_chunker_param
 	else
 		dedup_chunker_params_default(&b->params);
 	r = dedup_chunker_create(&b->params, &b->chunker);
+	if (r)
+		goto err;
+	r = dedup_pipeline_create(cs, 0, b->params.max_size, chunk_done, b, &b->pipe);
 	if (r)
 		goto err;
 	r = -ENOMEM;
@@ -155,6 +179,7 @@ void layer_builder_destroy(struct layer_builder *b)
 {
 	if (!b)
 		return;
+	dedup_pipeline_destroy(b->pipe); /* first: it calls back into b */
 	for (size_t i = 0; i < b->nnodes; i++) {
 		free(b->nodes[i].link);
 		free(b->nodes[i].xbuf);
@@ -331,26 +356,20 @@ static int resolve(struct layer_builder *b, const char *path, uint32_t *out)
 
 static int add_chunk(struct layer_builder *b, const void *data, uint32_t len)
 {
-	struct chunkstore_put_info pi;
 	struct bchunk *c;
 	int r;
 
 	if (grow((void **)&b->chunks, &b->capchunks, b->nchunks + 1, sizeof(*b->chunks)))
 		return -ENOMEM;
-	c = &b->chunks[b->nchunks];
-	r = chunkstore_put(b->cs, data, len, &c->cid, &pi);
+	r = dedup_pipeline_submit(b->pipe, data, len, b->nchunks);
 	if (r)
 		return r;
+	c = &b->chunks[b->nchunks];
 	c->off = b->cur_off;
 	c->len = len;
 	b->cur_off += len;
 	b->nchunks++;
 	b->st.chunks++;
-	if (pi.added) {
-		b->st.new_chunks++;
-		b->st.new_bytes += len;
-		b->st.stored_bytes += pi.stored_len;
-	}
 	return 0;
 }
 
@@ -944,6 +963,12 @@ int layer_builder_commit(struct layer_builder *b, const struct image_digest *dif
 	if (b->err)
 		return b->err;
 	if (layer_exists(s, diff_id)) {
+		/* Write what is queued, as if it had been written one by one. */
+		r = dedup_pipeline_flush(b->pipe);
+		if (r) {
+			b->err = r;
+			return r;
+		}
 		if (st)
 			*st = b->st;
 		return 0;
@@ -967,6 +992,10 @@ int layer_builder_commit(struct layer_builder *b, const struct image_digest *dif
 		skel_count = b->nchunks - skel_start;
 		skel_bytes = sklen;
 	}
+	/* Every chunk written and its id known before the index is built. */
+	r = dedup_pipeline_flush(b->pipe);
+	if (r)
+		goto out;
 	r = serialize(b, diff_id, tar_size, skel_start, skel_count, skel_bytes, &out);
 	if (r)
 		goto out;

@@ -72,6 +72,86 @@ int chunkstore_put(struct chunkstore *cs, const void *data, size_t len, struct d
 int chunkstore_put_cid(struct chunkstore *cs, const struct dedup_cid *cid, const void *data,
 		       size_t len, struct chunkstore_put_info *pi);
 
+/* ---- two-step puts, for worker threads (see dedup/pipeline.c) ---- */
+
+/* What chunkstore_prepare() found out about a chunk. */
+struct chunkstore_prep {
+	struct dedup_cid cid;
+	bool exists;         /* already in the store: nothing to write */
+	bool compressed;     /* when exists: the record holds a zstd frame */
+	uint32_t stored_len; /* when exists: its payload bytes */
+	size_t zlen;         /* when not: bytes of zstd frame in zbuf, 0: store raw */
+};
+
+/*
+ * A compression context for cs's policy, owned by the caller (one per
+ * worker thread; free with dedup_zctx_destroy()).  Returns 0, -ENOMEM.
+ */
+int chunkstore_zctx_create(struct chunkstore *cs, struct dedup_zctx **out);
+
+/*
+ * First half of chunkstore_put(), safe to run on many threads at once
+ * (each with its own z and zbuf): compute the id of len bytes
+ * (1..DEDUP_CHUNK_MAX_LIMIT), look it up, and only when the store does not
+ * hold it compress the data into zbuf (zcap bytes; len suffice) as the
+ * policy says.  Writes nothing.  Returns 0 and *pr, -EINVAL, -EUCLEAN (the
+ * key holds another record type, logged), -ENOMEM, -EIO.
+ */
+int chunkstore_prepare(struct chunkstore *cs, struct dedup_zctx *z, const void *data, size_t len,
+		       void *zbuf, size_t zcap, struct chunkstore_prep *pr);
+
+/*
+ * Second half: write the chunk prepared in *pr (data: its raw bytes, zbuf:
+ * the frame chunkstore_prepare() left) unless it exists; a record written
+ * since the check counts as a hit.  Returns as chunkstore_put_cid().
+ */
+int chunkstore_put_prepared(struct chunkstore *cs, const struct chunkstore_prep *pr,
+			    const void *data, size_t len, const void *zbuf,
+			    struct chunkstore_put_info *pi);
+
+/*
+ * Pipeline: many chunks prepared by worker threads (SHA-256, lookup, zstd)
+ * while the caller goes on producing them, and written by the caller's
+ * thread in submission order, so the store sees the same puts in the same
+ * order as with chunkstore_put() one by one.  Owned by one thread.
+ */
+struct dedup_pipeline;
+
+/*
+ * Called on the submitting thread, in submission order, once a chunk is in
+ * the store: tag as given to dedup_pipeline_submit().  Returns 0 or
+ * -errno, which stops the pipeline (dedup_pipeline_submit()/flush() then
+ * return it).
+ */
+typedef int (*dedup_pipeline_done_fn)(void *arg, uint64_t tag, const struct dedup_cid *cid,
+				      const struct chunkstore_put_info *pi);
+
+/*
+ * Start nworkers threads (0: one per online CPU) for chunks of at most
+ * max_len bytes (<= DEDUP_CHUNK_MAX_LIMIT).  Returns 0 and *out, -EINVAL,
+ * -ENOMEM, -EAGAIN (no threads).
+ */
+int dedup_pipeline_create(struct chunkstore *cs, unsigned nworkers, uint32_t max_len,
+			  dedup_pipeline_done_fn fn, void *arg, struct dedup_pipeline **out);
+
+/*
+ * Queue a copy of data[0..len) (1..max_len bytes).  May first write chunks
+ * whose preparation is done, and wait for one when all slots are busy.
+ * Returns 0, -EINVAL, or the first error of any earlier chunk (a store
+ * error, or the callback's): the pipeline is then broken and every later
+ * call returns that error; nothing after the failing chunk is written.
+ */
+int dedup_pipeline_submit(struct dedup_pipeline *p, const void *data, size_t len, uint64_t tag);
+
+/* Wait for and write every queued chunk.  Returns 0 or the first error. */
+int dedup_pipeline_flush(struct dedup_pipeline *p);
+
+/*
+ * Stop the workers and free; chunks queued and not flushed are dropped
+ * (what was written stays, unreferenced, for gc).  NULL is accepted.
+ */
+void dedup_pipeline_destroy(struct dedup_pipeline *p);
+
 /*
  * Describe a chunk without reading it: raw (uncompressed) length, payload
  * length in the store, compressed or not.  Any out pointer may be NULL.
