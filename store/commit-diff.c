@@ -137,8 +137,53 @@ static int cmp_names(const void *a, const void *b)
  */
 
 /*
+ * A system.posix_acl_access/default value (the kernel's format: le32
+ * version 2, then le16 tag, le16 perm, le32 id per entry) as libarchive ACL
+ * entries of type, which the pax writer stores as SCHILY.acl.* (the import
+ * turns them back into the same xattrs).  Returns 0 or -EBADMSG.
+ */
+static int add_acl(struct archive_entry *e, int type, const uint8_t *v, size_t len)
+{
+	static const struct {
+		unsigned kernel;
+		int archive;
+	} tags[] = {
+		{ 0x01, ARCHIVE_ENTRY_ACL_USER_OBJ }, { 0x02, ARCHIVE_ENTRY_ACL_USER },
+		{ 0x04, ARCHIVE_ENTRY_ACL_GROUP_OBJ }, { 0x08, ARCHIVE_ENTRY_ACL_GROUP },
+		{ 0x10, ARCHIVE_ENTRY_ACL_MASK }, { 0x20, ARCHIVE_ENTRY_ACL_OTHER },
+	};
+
+	if (len < 4 || (len - 4) % 8 || (v[0] | v[1] << 8 | v[2] << 16 | (uint32_t)v[3] << 24) != 2)
+		return -EBADMSG;
+	for (size_t off = 4; off < len; off += 8) {
+		unsigned tag = v[off] | v[off + 1] << 8, perm = v[off + 2] | v[off + 3] << 8;
+		uint32_t id = v[off + 4] | v[off + 5] << 8 | v[off + 6] << 16 |
+			      (uint32_t)v[off + 7] << 24;
+		int atag = 0, aperm = 0;
+
+		for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++)
+			if (tags[i].kernel == tag)
+				atag = tags[i].archive;
+		if (!atag || perm > 7)
+			return -EBADMSG;
+		if (perm & 4)
+			aperm |= ARCHIVE_ENTRY_ACL_READ;
+		if (perm & 2)
+			aperm |= ARCHIVE_ENTRY_ACL_WRITE;
+		if (perm & 1)
+			aperm |= ARCHIVE_ENTRY_ACL_EXECUTE;
+		if (archive_entry_acl_add_entry(e, type, aperm, atag,
+						(atag == ARCHIVE_ENTRY_ACL_USER ||
+						 atag == ARCHIVE_ENTRY_ACL_GROUP) ? (int)id : -1,
+						NULL) != ARCHIVE_OK)
+			return -EBADMSG;
+	}
+	return 0;
+}
+
+/*
  * Copy the xattrs a layer keeps into e (sorted, so the tar is stable);
- * note the overlay markers.
+ * note the overlay markers.  POSIX ACLs become the tar's ACL entries.
  */
 static int get_xattrs(struct diff *d, int dfd, const char *name, const char *path,
 		      struct archive_entry *e, bool *opaque, bool *metacopy)
@@ -199,9 +244,12 @@ static int get_xattrs(struct diff *d, int dfd, const char *name, const char *pat
 			}
 			continue;
 		}
+		bool acl_a = !strcmp(nm, "system.posix_acl_access");
+		bool acl_d = !strcmp(nm, "system.posix_acl_default");
+
 		if (strncmp(nm, "user.", 5) && strncmp(nm, "security.", 9) &&
-		    strncmp(nm, "trusted.", 8))
-			continue; /* system.* (ACLs, not kept by this diff), other namespaces */
+		    strncmp(nm, "trusted.", 8) && !acl_a && !acl_d)
+			continue; /* other system.* and namespaces */
 		vlen = getxattr(pp, nm, NULL, 0);
 		if (vlen < 0) {
 			r = errno == ENODATA || errno == ENOENT ? -EAGAIN : -errno;
@@ -217,6 +265,16 @@ static int get_xattrs(struct diff *d, int dfd, const char *name, const char *pat
 		if (vlen < 0) {
 			r = errno == ERANGE || errno == ENODATA ? -EAGAIN : -errno;
 			goto out;
+		}
+		if (acl_a || acl_d) {
+			r = add_acl(e, acl_a ? ARCHIVE_ENTRY_ACL_TYPE_ACCESS :
+					       ARCHIVE_ENTRY_ACL_TYPE_DEFAULT,
+				    (const uint8_t *)val, (size_t)vlen);
+			if (r) {
+				log_err("%s/%s: %s: malformed ACL", d->upper, path, nm);
+				goto out;
+			}
+			continue;
 		}
 		archive_entry_xattr_add_entry(e, nm, val, (size_t)vlen);
 	}

@@ -14,6 +14,7 @@
 #include "strata/util.h"
 #include "tools/cmd.h"
 #include "tools/cmd_image.h"
+#include "tools/container.h"
 
 /* ---- shared ---- */
 
@@ -395,18 +396,57 @@ int cmd_tag(int argc, char **argv)
 	return ret;
 }
 
+/*
+ * The container (name into who) whose record names image id in this store,
+ * if any: its mount reads the image's layers, which gc would delete once
+ * the image is gone.
+ */
+static bool image_in_use(const char *store_path, const struct image_digest *id, char *who,
+			 size_t size)
+{
+	char dg[IMAGE_DIGEST_STRLEN], **names, *sp = realpath(store_path, NULL);
+	bool used = false;
+	size_t n;
+
+	image_digest_format(id, dg);
+	if (container_list(&names, &n)) {
+		free(sp);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct container ct;
+
+		if (!used && container_load(names[i], &ct) == 0) {
+			if (!strcmp(ct.image, dg) && sp && !strcmp(ct.store, sp)) {
+				snprintf(who, size, "%s", ct.name);
+				used = true;
+			}
+			container_free(&ct);
+		}
+		free(names[i]);
+	}
+	free(names);
+	free(sp);
+	return used;
+}
+
 int cmd_rmi(int argc, char **argv)
 {
 	struct img_ctx ctx;
-	int ret = 0;
+	bool force = false;
+	int ret = 0, first = 1;
 
-	if (argc < 2) {
-		cmd_err("rmi: usage: strata rmi IMAGE...");
+	if (argc > 1 && (!strcmp(argv[1], "--force") || !strcmp(argv[1], "-f"))) {
+		force = true;
+		first = 2;
+	}
+	if (argc <= first) {
+		cmd_err("rmi: usage: strata rmi [--force] IMAGE...");
 		return 2;
 	}
 	if (img_ctx_open(&ctx, "rmi", true, NULL))
 		return 1;
-	for (int i = 1; i < argc; i++) {
+	for (int i = first; i < argc; i++) {
 		const struct catalog_image *im;
 		char nn[CATALOG_NAME_MAX + 1], dg[IMAGE_DIGEST_STRLEN];
 		struct image_digest id;
@@ -429,6 +469,16 @@ int cmd_rmi(int argc, char **argv)
 			if (!r)
 				printf("untagged %s\n", nn);
 		} else {
+			char who[CONTAINER_NAME_MAX + 1];
+
+			if (!force && image_in_use(ctx.path, &id, who, sizeof(who))) {
+				cmd_err("rmi: %s: used by container %s (remove it with 'strata rm "
+					"%s', or use --force: gc would then take the layers its "
+					"mount reads)",
+					argv[i], who, who);
+				ret = 1;
+				continue;
+			}
 			r = catalog_remove_image(ctx.s, ctx.cat, &id);
 			if (!r)
 				printf("deleted %s\n", image_digest_format(&id, dg));

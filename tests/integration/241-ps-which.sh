@@ -141,6 +141,14 @@ expect_ok strata rm c2
 [ -e "$STRATA_STATE_DIR/containers/c2" ] && fail "rm left c2's directory"
 assert_eq "$(field c2 .name)" "" "c2 after rm"
 
+say "rmi of an image a container uses is refused"
+expect_fail strata rmi two:1
+assert_grep "two:1: used by container c1" "$TEST_TMP/stderr"
+expect_ok strata images -q
+[ -n "$(cat "$TEST_TMP/stdout")" ] || fail "the refused rmi removed images"
+expect_ok strata gc
+assert_eq "$(field c1 .state)" mounted "c1 after a refused rmi and gc"
+
 say "a daemon killed -9: dead; rm --force cleans up"
 for p in $P1; do kill -9 "$p"; wait_gone "$p" || :; done
 assert_eq "$(field c1 .state)" dead "c1 state after kill -9"
