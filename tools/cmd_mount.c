@@ -19,6 +19,7 @@
 #include "strata/layer.h"
 #include "strata/util.h"
 #include "tools/cmd.h"
+#include "tools/spawn.h"
 #include "tools/cmd_image.h"
 #include "tools/container.h"
 
@@ -47,49 +48,6 @@ static int sb_add(struct sbuf *b, const char *s, bool escape)
 		b->s[b->len] = '\0';
 	}
 	return 0;
-}
-
-/* strata-fuse next to this program (a build tree, or bindir), else PATH. */
-static void find_daemon(char *buf, size_t size)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n > 0) {
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash) {
-			*slash = '\0';
-			if ((size_t)snprintf(buf, size, "%s/strata-fuse", self) < size &&
-			    access(buf, X_OK) == 0)
-				return;
-		}
-	}
-	snprintf(buf, size, "strata-fuse");
-}
-
-static int run(char *const argv[], bool quiet)
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		if (quiet)
-			freopen("/dev/null", "w", stderr);
-		if (strchr(argv[0], '/'))
-			execv(argv[0], argv);
-		else
-			execvp(argv[0], argv);
-		fprintf(stderr, "strata: cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
 static void usage_mount(FILE *f)
@@ -322,14 +280,13 @@ int cmd_mount_ex(int argc, char **argv, bool print)
 
 	/* strata-fuse daemonizes itself once the mount is up: its exit
 	 * status says whether it is. */
-	find_daemon(daemon, sizeof(daemon));
+	spawn_find_daemon(daemon, sizeof(daemon));
 	dargv[0] = daemon;
 	dargv[1] = "-o";
 	dargv[2] = o.s;
 	dargv[3] = mnt;
 	dargv[4] = NULL;
-	fflush(stdout);
-	r = run(dargv, false);
+	r = spawn_run(dargv, false);
 	if (r < 0) {
 		cmd_err("mount: cannot run %s: %s", daemon, strerror(-r));
 		goto out;
@@ -400,7 +357,7 @@ int cmd_umount(int argc, char **argv)
 		fargv[1] = "-uz";
 	}
 	fargv[2] = (char *)mnt;
-	r = run(fargv, false);
+	r = spawn_run(fargv, false);
 	if (r != 0 && container_is_mounted(mnt)) {
 		if (umount2(mnt, MNT_DETACH) == 0)
 			r = 0;

@@ -37,6 +37,7 @@
 #include "strata/fs.h"
 #include "strata/util.h"
 #include "tools/cmd.h"
+#include "tools/spawn.h"
 #include "tools/container.h"
 
 #define VOLUME_NAME_MAX 63
@@ -238,53 +239,6 @@ static int usage(const struct volume *v, struct fs_usage *u)
 	return ret;
 }
 
-/* strata-fuse next to this program (a build tree, or bindir), else PATH. */
-static void find_daemon(char *buf, size_t size)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n > 0) {
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash) {
-			*slash = '\0';
-			if ((size_t)snprintf(buf, size, "%s/strata-fuse", self) <
-				    size &&
-			    access(buf, X_OK) == 0)
-				return;
-		}
-	}
-	snprintf(buf, size, "strata-fuse");
-}
-
-static int run(char *const argv[], bool quiet)
-{
-	int status;
-	pid_t pid;
-
-	fflush(stdout);
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		if (quiet && !freopen("/dev/null", "w", stderr))
-			_exit(127);
-		if (strchr(argv[0], '/'))
-			execv(argv[0], argv);
-		else
-			execvp(argv[0], argv);
-		fprintf(stderr, "strata: cannot run %s: %s\n", argv[0],
-			strerror(errno));
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
 /* Append s to buf with ',' and '\' escaped (fs_config_parse_opts()). */
 static int opt_add(char *buf, size_t size, const char *s)
 {
@@ -338,13 +292,13 @@ static int do_mount(const char *cmd, const struct volume *v)
 			 (unsigned long long)v->inodes);
 		strcat(o, num);
 	}
-	find_daemon(daemon, sizeof(daemon));
+	spawn_find_daemon(daemon, sizeof(daemon));
 	argv[0] = daemon;
 	argv[1] = "-o";
 	argv[2] = o;
 	argv[3] = mnt;
 	argv[4] = NULL;
-	r = run(argv, false);
+	r = spawn_run(argv, false);
 	if (r < 0) {
 		cmd_err("volume %s: cannot run %s: %s", cmd, daemon,
 			strerror(-r));
@@ -356,23 +310,6 @@ static int do_mount(const char *cmd, const struct volume *v)
 		return -EIO;
 	}
 	return 0;
-}
-
-/* Unescape a mountinfo field ("\040" is a space) in place. */
-static void unescape(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] && s[3]) {
-			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-				      (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = '\0';
 }
 
 /*
@@ -395,7 +332,7 @@ static int scan_mountinfo(const char *file, char *dev, size_t size,
 				break;
 		if (k < 5)
 			continue;
-		unescape(fld[4]);
+		container_unescape_mount(fld[4]);
 		if (skip && !strcmp(fld[4], skip)) {
 			if (!dev[0])
 				snprintf(dev, size, "%s", fld[2]);
@@ -494,7 +431,7 @@ static int do_umount(const char *cmd, const struct volume *v, bool force)
 			return -EBUSY;
 		}
 	}
-	if (s == VOL_DEAD || run(argv, true)) {
+	if (s == VOL_DEAD || spawn_run(argv, true)) {
 		if (umount2(mnt, force || s == VOL_DEAD ? MNT_DETACH : 0)) {
 			cmd_err("volume %s: %s: unmounting %s: %s", cmd,
 				v->name, mnt, strerror(errno));

@@ -306,8 +306,7 @@ pid_t container_daemon_pid(const struct container *ct)
 	return (pid_t)pid;
 }
 
-/* Undo /proc/mounts' octal escapes (\040 for a space) in place. */
-static void unescape(char *s)
+void container_unescape_mount(char *s)
 {
 	char *d = s;
 
@@ -334,7 +333,7 @@ bool container_is_mounted(const char *path)
 	while (!found && fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%255s %4095s", dev, dir) != 2)
 			continue;
-		unescape(dir);
+		container_unescape_mount(dir);
 		found = !strcmp(dir, path);
 	}
 	fclose(f);

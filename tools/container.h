@@ -63,6 +63,10 @@ int container_remove(const char *name);
 /* The strata-fuse serving ct, from daemon.pid, if alive; else 0. */
 pid_t container_daemon_pid(const struct container *ct);
 
+/* Undo the octal escapes of /proc/self/mounts and mountinfo fields ("\040"
+ * for a space) in place. */
+void container_unescape_mount(char *s);
+
 /* Whether path is a mountpoint in /proc/self/mounts (as given, not resolved). */
 bool container_is_mounted(const char *path);
 
