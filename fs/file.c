@@ -15,6 +15,7 @@
 struct fs_fh {
 	struct fs_layer_file *lf;
 	bool data_only; /* a metacopy's lower data: its fd has no metadata */
+	int32_t pt_id;	/* passthrough backing id, 0 = caching mode */
 };
 
 int fs_create_file(fuse_req_t req, struct fs *fs, struct fs_inode *dir,
@@ -44,12 +45,23 @@ int fs_file_fd(struct fuse_file_info *fi)
 	return h && h->lf && !h->data_only ? h->lf->fd : -1;
 }
 
-static void reply_open(fuse_req_t req, struct fuse_file_info *fi,
-		       struct fs_fh *h)
+static void reply_open(fuse_req_t req, struct fs *fs, struct fs_inode *n,
+		       struct fuse_file_info *fi, struct fs_fh *h)
 {
+	bool upper = h->lf->layer->index == 0 && !h->data_only;
+	int r;
+
+	h->pt_id = fs_pt_open(fs, n, h->lf->fd, upper);
 	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->keep_cache = 1;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
+	/* Passthrough writes bypass this inode's page cache: a caching open
+	 * of upper data must not trust what an earlier one left there. */
+	fi->keep_cache = !upper || !fs->cfg.passthrough;
+	fi->noflush = h->pt_id != 0; /* FLUSH would wait for the daemon */
+	fs_pt_reply_with(h->pt_id);
+	r = fuse_reply_open(req, fi);
+	fs_pt_reply_with(0);
+	if (r == -ENOENT) {
+		fs_pt_release(fs, n, h->pt_id);
 		h->lf->layer->ops->close(h->lf);
 		free(h);
 	}
@@ -109,7 +121,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	reply_open(req, fi, h);
+	reply_open(req, fs, n, fi, h);
 }
 
 void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -117,6 +129,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct fs *fs = fs_from_req(req);
 	struct fuse_entry_param e;
+	struct fs_inode *node;
 	struct fs_fh *h;
 	int ret, fd = -1;
 
@@ -139,10 +152,17 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	h->lf->layer = fs->layers[0];
 	h->lf->fd = fd;
+	node = fs_inode_from_id(fs, e.ino);
+	h->pt_id = fs_pt_open(fs, node, fd, true);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = 1;
-	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		fs_inode_forget(fs, fs_inode_from_id(fs, e.ino), 1);
+	fi->noflush = h->pt_id != 0;
+	fs_pt_reply_with(h->pt_id);
+	ret = fuse_reply_create(req, &e, fi);
+	fs_pt_reply_with(0);
+	if (ret == -ENOENT) {
+		fs_pt_release(fs, node, h->pt_id);
+		fs_inode_forget(fs, node, 1);
 		close(fd);
 		free(h->lf);
 		free(h);
@@ -209,8 +229,9 @@ void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * it would send FLUSH; locks are the kernel's own (no setlk op).
 	 * ENOSYS tells it to stop sending FLUSH: one request less per
 	 * close.  Only deferred errors of an upper filesystem that reports
-	 * write errors at close (NFS) go unseen. */
-	if (fs_from_req(req)->writeback) {
+	 * write errors at close (NFS) go unseen.  The same with passthrough:
+	 * writes reach the upper file from write() itself. */
+	if (fs_from_req(req)->writeback || fs_from_req(req)->pt) {
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}
@@ -228,6 +249,8 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_fh *h = fh(fi);
 
+	fs_pt_release(fs_from_req(req), fs_inode_from_id(fs_from_req(req), ino),
+		      h->pt_id);
 	h->lf->layer->ops->close(h->lf);
 	free(h);
 	fuse_reply_err(req, 0);

@@ -167,6 +167,10 @@ struct fs_inode {
 			      * the data is in this lower at the same path;
 			      * 0 = data in the top copy */
 	uint64_t dir_gen; /* atomic: dir listing changes (fs_dir_changed) */
+	/* open regular-file handles (fs/passthrough.c); lock */
+	unsigned pt_open;     /* in passthrough mode, all to backing pt_id */
+	unsigned cached_open; /* in caching mode */
+	int32_t pt_id;
 };
 
 struct fs {
@@ -178,6 +182,8 @@ struct fs {
 	struct fuse_session *se;
 	double timeout;
 	bool writeback; /* FUSE_CAP_WRITEBACK_CACHE granted (fs/ops.c init) */
+	bool pt_offered; /* the kernel offered FUSE_PASSTHROUGH (INIT) */
+	bool pt;	 /* atomic: passthrough accepted and still working */
 
 	pthread_rwlock_t rename_lock; /* lock order 1 */
 
@@ -452,5 +458,15 @@ void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 /* Helpers shared by the handlers. */
 void fs_reply_entry(fuse_req_t req, struct fs *fs, int err,
 		    struct fuse_entry_param *e);
+
+/* fs/passthrough.c: FUSE passthrough of upper files (Linux 6.9+).
+ * fs_pt_install() after mounting; fs_pt_init() from the INIT op (true:
+ * leave the writeback cache off); fs_pt_open() picks a handle's mode and
+ * fs_pt_reply_with() marks the next open/create reply of this thread. */
+int fs_pt_install(struct fs *fs);
+bool fs_pt_init(struct fs *fs);
+int32_t fs_pt_open(struct fs *fs, struct fs_inode *n, int fd, bool upper_data);
+void fs_pt_release(struct fs *fs, struct fs_inode *n, int32_t id);
+void fs_pt_reply_with(int32_t id);
 
 #endif

@@ -20,6 +20,7 @@ fs_libfs_a_SOURCES = \
 	fs/remove.c \
 	fs/rename.c \
 	fs/file.c \
+	fs/passthrough.c \
 	fs/ops.c \
 	fs/quota.c \
 	fs/usage.c

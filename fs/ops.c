@@ -57,8 +57,11 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * their errors, e.g. ENOSPC).  fs/file.c opens upper files for
 	 * reading too and without O_APPEND, as the kernel then needs.
 	 * Not with upper limits: EDQUOT must reach the write() that went
-	 * beyond them, not a later writeback (fs/quota.c). */
-	if (fs->upper_fd >= 0 && !fs->quota &&
+	 * beyond them, not a later writeback (fs/quota.c).  Nor with
+	 * passthrough (fs/passthrough.c), which the kernel refuses with it
+	 * and which serves upper data better: no copy in the page cache of
+	 * both this mount and the upper. */
+	if (!fs_pt_init(fs) && fs->upper_fd >= 0 && !fs->quota &&
 	    (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	else
@@ -375,6 +378,9 @@ int fs_run(const struct fs_config *cfg)
 		ret = -EIO;
 		goto out_signals;
 	}
+	ret = fs_pt_install(&fs);
+	if (ret)
+		goto out_unmount;
 	/* The pidfile exists before the parent returns when this process
 	 * is already the daemon (early fork). */
 	if ((early && cfg->pidfile && write_pidfile(cfg->pidfile)) ||

@@ -20,6 +20,7 @@ void fs_config_init(struct fs_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->fsync = true;
+	cfg->passthrough = true;
 	cfg->timeout = 86400;
 	cfg->squash_uid = -1;
 	cfg->squash_gid = -1;
@@ -224,6 +225,8 @@ static int parse_one(struct fs_config *cfg, char *opt)
 		return parse_bool(opt, v, &cfg->fsync);
 	if (!strcmp(opt, "metacopy"))
 		return parse_bool(opt, v, &cfg->metacopy);
+	if (!strcmp(opt, "passthrough"))
+		return parse_bool(opt, v, &cfg->passthrough);
 	if (!strcmp(opt, "debug"))
 		return parse_bool(opt, v, &cfg->debug);
 	if (!strcmp(opt, "timeout")) {

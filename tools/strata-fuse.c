@@ -33,6 +33,7 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			cfg.debug = true;
+			strata_log_init("strata-fuse", STRATA_LOG_DEBUG);
 			break;
 		case 'o':
 			ret = fs_config_parse_opts(&cfg, optarg);

@@ -48,6 +48,8 @@ struct fs_config {
 				 * files copy no data (kernel overlayfs's
 				 * metacopy format; off by default, since a
 				 * kernel mount then needs metacopy=on) */
+	bool passthrough;	/* passthrough=0 turns off FUSE passthrough of
+				 * upper files (on where the kernel has it) */
 	double timeout;		/* entry/attr/negative timeout, seconds */
 	bool foreground;	/* -f: do not daemonize */
 	bool debug;		/* -d / debug: libfuse debug output, implies -f */

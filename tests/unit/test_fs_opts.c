@@ -43,8 +43,10 @@ static void test_flags_and_ignored(void **state)
 
 	fs_config_init(&c);
 	assert_true(c.fsync);
+	assert_true(c.passthrough);
 	assert_int_equal(fs_config_parse_opts(&c,
-		"lowerdir=/a,squash_to_root,noacl,redirect_dir=off,fast_ino=1,timeout=5,squash_to_uid=7"), 0);
+		"lowerdir=/a,squash_to_root,noacl,redirect_dir=off,fast_ino=1,timeout=5,squash_to_uid=7,passthrough=0"), 0);
+	assert_false(c.passthrough);
 	assert_true(c.squash_to_root);
 	assert_true(c.noacl);
 	assert_int_equal((int)c.squash_uid, 7);
@@ -72,6 +74,7 @@ static void test_bad_values(void **state)
 	fs_config_init(&c);
 	assert_int_equal(fs_config_parse_opts(&c, "lowerdir="), -EINVAL);
 	assert_int_equal(fs_config_parse_opts(&c, "fsync=maybe"), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "passthrough=2"), -EINVAL);
 	assert_int_equal(fs_config_parse_opts(&c, "uidmapping=0:1000"), -EINVAL);
 	assert_int_equal(fs_config_parse_opts(&c, "uidmapping=0:1000:0"), -EINVAL);
 	assert_int_equal(fs_config_parse_opts(&c, "timeout=-1"), -EINVAL);

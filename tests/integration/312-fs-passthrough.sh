@@ -1,0 +1,128 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# FUSE passthrough of upper files (fs/passthrough.c): with the daemon
+# stopped (SIGSTOP), an open upper file - created through the mount or
+# already in the upper - can still be read, because the kernel goes to the
+# upper file directly.  Then the same semantics with passthrough on and
+# off: copy-up while the lower file is open for reading (the kernel's
+# rule: no passthrough open while a caching one is open), sizes seen at
+# once, ftruncate, MAP_SHARED writes, concurrent O_APPEND writers.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fs-lib.sh"
+need_cmd python3 timeout
+T=$TEST_TMP
+M=$T/m
+
+kernel_has_passthrough() { # Linux 6.9+ built with CONFIG_FUSE_PASSTHROUGH
+	_v=$(uname -r | sed 's/^\([0-9]*\)\.\([0-9]*\).*/\1 \2/')
+	set -- $_v
+	[ "$1" -gt 6 ] || { [ "$1" -eq 6 ] && [ "$2" -ge 9 ]; } || return 1
+	[ ! -r /proc/config.gz ] || zcat /proc/config.gz | grep -q '^CONFIG_FUSE_PASSTHROUGH=y'
+}
+
+fresh() { # mount with OPTS in $1 over a new lower/upper
+	rm -rf "$T/l" "$T/u" "$T/w"
+	mkdir -p "$T/l" "$T/u" "$T/w" "$M"
+	echo lower > "$T/l/lf"
+	head -c 1048576 /dev/urandom > "$T/u/uf"
+	cp "$T/u/uf" "$T/uf.orig"
+	strata_mount "lowerdir=$T/l,upperdir=$T/u,workdir=$T/w$1" "$M"
+}
+
+stopped=
+on_cleanup '[ -z "$stopped" ] || kill -CONT "$stopped" 2>/dev/null'
+stop_daemon() { kill -STOP "$_fs_pid"; stopped=$_fs_pid; }
+cont_daemon() { kill -CONT "$_fs_pid"; stopped=; }
+
+if kernel_has_passthrough; then
+	# Reads only: every write() asks the daemon for security.capability
+	# first (the kernel's file_remove_privs; FUSE never caches it).
+	say "passthrough: reads of open upper files with the daemon stopped"
+	fresh ""
+	exec 3<"$M/uf" 5<>"$M/created"
+	printf created >&5 || fail "write to a created file"
+	stop_daemon
+	# Whatever needed the daemon would wait for it: run the reads aside,
+	# give them 10 s, and only then let the daemon go on.
+	( cat <&3 > "$T/read" &&
+	  python3 -c 'import os; os.write(1, os.pread(5, 100, 0))' > "$T/read5" &&
+	  : > "$T/done" ) &
+	io=$!
+	for _ in $(seq 200); do
+		[ -e "$T/done" ] && break
+		sleep 0.05
+	done
+	[ -e "$T/done" ] && early=1 || early=
+	cont_daemon
+	wait "$io" || fail "reads of passthrough files failed"
+	[ -n "$early" ] || fail "reads of open upper files waited for the (stopped) daemon"
+	exec 3<&- 5>&-
+	cmp "$T/read" "$T/uf.orig" || fail "data read through passthrough"
+	assert_eq "$(cat "$T/read5")" created "read of a file created through the mount"
+	assert_eq "$(cat "$T/u/created")" created "write landed in the upper"
+	strata_umount "$M"
+else
+	say "SKIP passthrough check: kernel $(uname -r) has no FUSE passthrough"
+fi
+
+for opts in "" ",passthrough=0"; do
+	say "semantics (options '$opts')"
+	fresh "$opts"
+	python3 - "$M" <<'PY' || fail "semantics with '$opts'"
+import mmap, os, subprocess, sys
+m = sys.argv[1]
+def check(what, got, want):
+    if got != want:
+        sys.exit(f"{what}: got {got!r}, want {want!r}")
+
+# copy-up while the lower file is open for reading
+ro = os.open(m + "/lf", os.O_RDONLY)
+check("lower read", os.pread(ro, 100, 0), b"lower\n")
+wr = os.open(m + "/lf", os.O_WRONLY | os.O_APPEND)
+os.write(wr, b"more\n")
+os.close(wr)
+os.close(ro)
+check("after copy-up", open(m + "/lf", "rb").read(), b"lower\nmore\n")
+check("upper copy", open(m + "/../u/lf", "rb").read(), b"lower\nmore\n")
+# and again, now that the data is in the upper
+with open(m + "/lf", "ab") as f:
+    f.write(b"again\n")
+check("second append", open(m + "/lf", "rb").read(), b"lower\nmore\nagain\n")
+
+# sizes and times are current at once
+fd = os.open(m + "/sz", os.O_CREAT | os.O_RDWR, 0o644)
+os.write(fd, b"x" * 12345)
+check("fstat size", os.fstat(fd).st_size, 12345)
+check("stat size", os.stat(m + "/sz").st_size, 12345)
+os.ftruncate(fd, 100)
+check("size after ftruncate", os.stat(m + "/sz").st_size, 100)
+check("read after ftruncate", len(os.pread(fd, 1000, 0)), 100)
+os.close(fd)
+
+# MAP_SHARED writes reach the upper file
+fd = os.open(m + "/uf", os.O_RDWR)
+mm = mmap.mmap(fd, 4096, mmap.MAP_SHARED)
+mm[0:6] = b"MAPPED"
+mm.flush(); mm.close(); os.close(fd)
+check("mapped write via mount", open(m + "/uf", "rb").read(6), b"MAPPED")
+check("mapped write in upper", open(m + "/../u/uf", "rb").read(6), b"MAPPED")
+
+# concurrent O_APPEND writers lose nothing
+code = ("import os,sys\nfd=os.open(sys.argv[1],os.O_WRONLY|os.O_APPEND|os.O_CREAT,0o644)\n"
+        "for i in range(2000): os.write(fd, b'%s %d\\n' % (sys.argv[2].encode(), i))\n")
+ps = [subprocess.Popen([sys.executable, "-c", code, m + "/log", w]) for w in "ab"]
+for p in ps:
+    check("writer exit", p.wait(), 0)
+lines = open(m + "/log", "rb").read().splitlines()
+check("appended lines", len(lines), 4000)
+check("distinct lines", len(set(lines)), 4000)
+PY
+	strata_umount "$M"
+	strata_mount "lowerdir=$T/l,upperdir=$T/u,workdir=$T/w$opts" "$M"
+	assert_eq "$(cat "$M/lf")" "lower
+more
+again" "copy-up after remount"
+	assert_eq "$(wc -l < "$M/log")" 4000 "appends after remount"
+	strata_umount "$M"
+done
+say ok
