@@ -13,6 +13,10 @@
  * goes to the skeleton, the data range is dropped (but hashed with XXH3 and
  * compared with what libarchive delivers as the entry's data, so a header
  * encoding we misjudge is an error, never a silently wrong skeleton).
+ *
+ * A plain (uncompressed) blob is its own stream: its bytes go to libarchive
+ * straight from the read buffer and are hashed once, the blob digest being
+ * the DiffID.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -68,14 +72,15 @@ struct image_tarwalk {
 
 	/* uncompressed stream */
 	uint8_t *out;
+	const uint8_t *cur; /* the chunk decomp() produced: in out, or in in for a plain tar */
 	uint64_t fed; /* bytes produced so far */
 	struct image_sha256 *diff_hash;
 
 	/* skeleton */
 	struct image_skeleton *skel;
-	uint8_t *pend;
-	size_t pend_len, pend_cap;
-	uint64_t pend_off; /* stream offset of pend[0]; below it: decided */
+	uint8_t *pend;          /* the window is pend[pend_start, pend_start + pend_len) */
+	size_t pend_start, pend_len, pend_cap;
+	uint64_t pend_off; /* stream offset of pend[pend_start]; below it: decided */
 	XXH3_state_t *raw_x, *data_x;
 
 	/* libarchive */
@@ -226,7 +231,10 @@ static int detect(struct image_tarwalk *tw)
 	return 0;
 }
 
-/* Produce the next uncompressed chunk into tw->out; returns its length, 0 at the end, -errno. */
+/*
+ * Produce the next uncompressed chunk at tw->cur (valid until the next call):
+ * returns its length, 0 at the end, -errno.
+ */
 static ssize_t decomp(struct image_tarwalk *tw)
 {
 	int r;
@@ -247,8 +255,8 @@ static ssize_t decomp(struct image_tarwalk *tw)
 				tw->stream_eof = true;
 				return 0;
 			}
-			n = MIN(n, (size_t)OUT_CAP);
-			memcpy(tw->out, tw->in + tw->in_pos, n);
+			/* No copy: in is refilled only by the next decomp(). */
+			tw->cur = tw->in + tw->in_pos;
 			tw->in_pos += n;
 			return (ssize_t)n;
 		}
@@ -285,6 +293,7 @@ static ssize_t decomp(struct image_tarwalk *tw)
 					tw->z.msg ? tw->z.msg : "inflate failed");
 				return fail(tw, -EBADMSG);
 			}
+			tw->cur = tw->out;
 			if (OUT_CAP - tw->z.avail_out)
 				return (ssize_t)(OUT_CAP - tw->z.avail_out);
 			continue;
@@ -308,6 +317,7 @@ static ssize_t decomp(struct image_tarwalk *tw)
 				ZSTD_getErrorName(tw->zs_ret));
 			return fail(tw, -EBADMSG);
 		}
+		tw->cur = tw->out;
 		if (ob.pos)
 			return (ssize_t)ob.pos;
 	}
@@ -317,8 +327,15 @@ static ssize_t decomp(struct image_tarwalk *tw)
 
 static int pend_add(struct image_tarwalk *tw, const uint8_t *p, size_t n)
 {
-	if (tw->pend_len + n > tw->pend_cap) {
-		size_t cap = MAX(tw->pend_cap * 2, tw->pend_len + n + 4096);
+	if (tw->pend_start && tw->pend_start + tw->pend_len + n > tw->pend_cap) {
+		/* Decided bytes are dropped from the front only here, and the
+		 * buffer is kept at least twice what it holds: each byte is
+		 * moved O(1) times, not once per entry. */
+		memmove(tw->pend, tw->pend + tw->pend_start, tw->pend_len);
+		tw->pend_start = 0;
+	}
+	if (2 * (tw->pend_len + n) > tw->pend_cap) {
+		size_t cap = MAX(tw->pend_cap * 2, 2 * (tw->pend_len + n) + 4096);
 		uint8_t *b = realloc(tw->pend, cap);
 
 		if (!b)
@@ -326,7 +343,7 @@ static int pend_add(struct image_tarwalk *tw, const uint8_t *p, size_t n)
 		tw->pend = b;
 		tw->pend_cap = cap;
 	}
-	memcpy(tw->pend + tw->pend_len, p, n);
+	memcpy(tw->pend + tw->pend_start + tw->pend_len, p, n);
 	tw->pend_len += n;
 	return 0;
 }
@@ -336,7 +353,9 @@ static int stream_bytes(struct image_tarwalk *tw, const uint8_t *p, size_t n)
 {
 	uint64_t total = n;
 
-	image_sha256_update(tw->diff_hash, p, n);
+	/* A plain tar is the blob: its DiffID is the blob digest (raw_fill()). */
+	if (tw->comp != IMAGE_COMP_NONE)
+		image_sha256_update(tw->diff_hash, p, n);
 	if (tw->skel) {
 		uint64_t off = tw->fed;
 
@@ -364,9 +383,9 @@ static int pend_flush(struct image_tarwalk *tw, uint64_t upto)
 	if (upto <= tw->pend_off)
 		return 0;
 	n = (size_t)MIN((uint64_t)tw->pend_len, upto - tw->pend_off);
-	if ((r = skel_append(tw->skel, tw->pend, n)))
+	if ((r = skel_append(tw->skel, tw->pend + tw->pend_start, n)))
 		return fail(tw, r);
-	memmove(tw->pend, tw->pend + n, tw->pend_len - n);
+	tw->pend_start += n;
 	tw->pend_len -= n;
 	tw->pend_off += n;
 	return 0;
@@ -388,8 +407,8 @@ static int pend_hole(struct image_tarwalk *tw, uint64_t d, uint64_t size)
 	XXH3_64bits_reset(tw->raw_x);
 	XXH3_64bits_reset(tw->data_x);
 	n = (size_t)MIN((uint64_t)tw->pend_len, size);
-	XXH3_64bits_update(tw->raw_x, tw->pend, n);
-	memmove(tw->pend, tw->pend + n, tw->pend_len - n);
+	XXH3_64bits_update(tw->raw_x, tw->pend + tw->pend_start, n);
+	tw->pend_start += n;
 	tw->pend_len -= n;
 	tw->pend_off = d + size;
 	return 0;
@@ -400,9 +419,9 @@ static la_ssize_t cb_read(struct archive *a, void *arg, const void **buf)
 	struct image_tarwalk *tw = arg;
 	ssize_t n;
 
-	*buf = tw->out;
 	if (tw->first_chunk) {
 		tw->first_chunk = false;
+		*buf = tw->cur;
 		return (la_ssize_t)tw->first_len;
 	}
 	n = decomp(tw);
@@ -410,7 +429,8 @@ static la_ssize_t cb_read(struct archive *a, void *arg, const void **buf)
 		archive_set_error(a, (int)-n, "layer stream error");
 		return -1;
 	}
-	if (n && stream_bytes(tw, tw->out, (size_t)n)) {
+	*buf = tw->cur;
+	if (n && stream_bytes(tw, tw->cur, (size_t)n)) {
 		archive_set_error(a, ENOMEM, "out of memory");
 		return -1;
 	}
@@ -758,13 +778,23 @@ static int finish_stream(struct image_tarwalk *tw)
 	/* Trailing bytes after the end-of-archive blocks belong to the DiffID
 	 * and the skeleton; the blob must be read to its end to check its digest. */
 	while ((n = decomp(tw)) > 0)
-		if (stream_bytes(tw, tw->out, (size_t)n))
+		if (stream_bytes(tw, tw->cur, (size_t)n))
 			return tw->err;
 	if (n < 0)
 		return (int)n;
 	if (tw->skel && pend_flush(tw, tw->fed))
 		return tw->err;
-	image_sha256_final(tw->diff_hash, &d);
+	if (tw->comp == IMAGE_COMP_NONE) {
+		/* Hashed once, as the blob; the stream ended, so did the blob. */
+		if (!tw->in_eof) {
+			log_err("layer %s: internal error: tar stream ended before the blob",
+				tw->name);
+			return fail(tw, -EIO);
+		}
+		d = tw->blob_digest;
+	} else {
+		image_sha256_final(tw->diff_hash, &d);
+	}
 	tw->diff_id = d;
 	if (tw->opts.expect_diff_id && !image_digest_equal(&d, tw->opts.expect_diff_id)) {
 		log_err("layer %s: DiffID mismatch: config says %s, uncompressed tar hashes to %s",
@@ -797,7 +827,7 @@ int image_tarwalk_next(struct image_tarwalk *tw, const struct image_entry **entr
 				return r;
 			return 0;
 		}
-		if (stream_bytes(tw, tw->out, (size_t)n))
+		if (stream_bytes(tw, tw->cur, (size_t)n))
 			return tw->err;
 		tw->first_chunk = true;
 		tw->first_len = (size_t)n;
