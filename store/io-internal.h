@@ -12,7 +12,8 @@
  *    the device writing buffer N.
  *
  * Both use O_DIRECT (io->dfd) when buf, len and off are multiples of
- * io->align and a direct fd exists, the buffered fd otherwise.  Completion
+ * io->align and a direct fd exists, the buffered fd otherwise (a vectored
+ * read: when every segment and the offset meet sio_read_align()).  Completion
  * handling resubmits the rest of a short read/write, retries -EAGAIN and
  * -EINTR (bounded), and turns a zero-byte read into -EIO (read past EOF).
  */
@@ -22,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 struct sio;
 struct sio_wq;
@@ -48,6 +50,13 @@ struct sio_req {
 	size_t len;
 	uint64_t off;
 	int res;        /* out: 0 when all len bytes moved, else -errno */
+	/* SIO_READ only, NULL for a plain read: a vectored read
+	 * (IORING_OP_READV) into iovcnt segments, which must stay valid until
+	 * the request is done; len must be their total (at most 1 GiB) and buf
+	 * is not used.  The rest of a short transfer is read one segment at a
+	 * time.  The fault hook sees it as any SIO_READ. */
+	const struct iovec *iov;
+	unsigned iovcnt;
 	/* for sio_wq only: called once when the request completes (may be NULL) */
 	void (*done)(struct sio_req *req, void *arg);
 	void *done_arg;
@@ -68,11 +77,36 @@ void sio_destroy(struct sio *io);
 bool sio_aligned(const struct sio *io, const void *buf, size_t len, uint64_t off);
 
 /*
+ * The alignment of buffer, length and offset a read needs to use O_DIRECT
+ * (a vectored read: every segment): what the file system or device really
+ * asks for (statx STATX_DIOALIGN, or a probe: tmpfs takes any), at most
+ * io->align.  1: any read keeps O_DIRECT; 0: there is no direct fd, every
+ * read goes through the buffered one.
+ */
+uint32_t sio_read_align(const struct sio *io);
+
+/*
  * Execute n requests with at most queue_depth in flight, in one or more
  * batched submissions.  Every request gets its res.  Returns 0 when all
  * succeeded, else the first failing request's -errno.
  */
 int sio_run(struct sio *io, struct sio_req *reqs, unsigned n);
+
+/*
+ * sio_run() that calls fn(req, arg) (may be NULL) once for every request
+ * as soon as it is finished (res set), while later requests may still be
+ * in flight, so that the caller can use the data while it is still in the
+ * CPU cache.  fn runs on the calling thread inside sio_run_cb() and must
+ * not call sio_run(), sio_run_cb() or sio_sync() (the thread's ring is
+ * busy).  req->done is not used.
+ *
+ * wait: how many completions each sleep waits for (capped at the requests
+ * in flight); 0 waits for all in flight at once.  sio_run() uses 1.  Fewer
+ * wake-ups (larger wait) save system calls and context switches on small
+ * reads; smaller wait hands large reads to fn while still in the cache.
+ */
+int sio_run_cb(struct sio *io, struct sio_req *reqs, unsigned n, unsigned wait,
+	       void (*fn)(struct sio_req *req, void *arg), void *arg);
 
 /* fdatasync every descriptor through the ring.  0 or -errno. */
 int sio_sync(struct sio *io);

@@ -19,6 +19,8 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <liburing.h>
 
@@ -52,6 +54,7 @@ struct sio_ctx {
 struct sio {
 	int fd, dfd;
 	uint32_t align;
+	uint32_t read_align; /* sio_read_align() */
 	unsigned qd;
 	pthread_key_t key; /* -> this thread's struct sio_ctx */
 	sio_fault_fn fault; /* __atomic: set by tests while others may run */
@@ -90,16 +93,23 @@ static void cnt_add(struct sio_cnt *dst, const struct sio_cnt *src)
  * Set up a ring.  COOP_TASKRUN saves IPIs; SUBMIT_ALL keeps the kernel
  * from stopping a batch at the first SQE it rejects; SINGLE_ISSUER only for
  * per-thread rings (a write queue may be driven by whichever thread holds
- * the log lock).  Older kernels reject unknown flags with -EINVAL, so fall
- * back to none.
+ * the log lock), and with it DEFER_TASKRUN: completions are posted when the
+ * thread waits, which wakes it once for the `wait` completions it asked
+ * for instead of once per completion (reads that io-wq workers finish one
+ * by one, as on tmpfs and loop devices).  Older kernels reject unknown
+ * flags with -EINVAL, so fall back step by step.
  */
 static int ring_init(struct io_uring *ring, unsigned entries, bool single)
 {
 	unsigned flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL;
 	int ret;
 
-	if (single)
+	if (single) {
 		flags |= IORING_SETUP_SINGLE_ISSUER;
+		ret = io_uring_queue_init(entries, ring, flags | IORING_SETUP_DEFER_TASKRUN);
+		if (ret != -EINVAL)
+			return ret;
+	}
 	ret = io_uring_queue_init(entries, ring, flags);
 	if (ret == -EINVAL)
 		ret = io_uring_queue_init(entries, ring, 0);
@@ -194,6 +204,30 @@ static int thread_ctx(struct sio *io, struct sio_ctx **out)
 	return 0;
 }
 
+/*
+ * What O_DIRECT reads on dfd really need: statx STATX_DIOALIGN when the
+ * kernel reports it (block devices: 512 for a loop device), else one
+ * unaligned read decides (tmpfs reports nothing and takes any alignment;
+ * other file systems refuse it with -EINVAL).  Never more than align.
+ */
+static uint32_t probe_read_align(int dfd, uint32_t align)
+{
+	struct statx stx;
+	char b[2];
+
+	if (dfd < 0)
+		return 0;
+	if (!statx(dfd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) &&
+	    (stx.stx_mask & STATX_DIOALIGN)) {
+		uint32_t a = MAX(stx.stx_dio_mem_align, stx.stx_dio_offset_align);
+
+		return a && a < align ? a : align;
+	}
+	if (pread(dfd, b + 1, 1, 1) >= 0)
+		return 1;
+	return align;
+}
+
 int sio_create(const struct sio_opts *o, struct sio **out)
 {
 	struct sio_ctx *c;
@@ -209,6 +243,7 @@ int sio_create(const struct sio_opts *o, struct sio **out)
 	io->fd = o->fd;
 	io->dfd = o->dfd;
 	io->align = o->align;
+	io->read_align = probe_read_align(o->dfd, o->align);
 	io->qd = o->queue_depth ? MIN(o->queue_depth, SIO_MAX_QD) : SIO_DEFAULT_QD;
 	ret = pthread_mutex_init(&io->lock, NULL);
 	if (ret) {
@@ -269,6 +304,31 @@ bool sio_aligned(const struct sio *io, const void *buf, size_t len, uint64_t off
 	return (uintptr_t)buf % io->align == 0 && len % io->align == 0 && off % io->align == 0;
 }
 
+uint32_t sio_read_align(const struct sio *io)
+{
+	return io->read_align;
+}
+
+/* Would a read of this piece keep O_DIRECT under read_align? */
+static bool read_fits(const struct sio *io, const void *buf, size_t len, uint64_t off)
+{
+	uint32_t a = io->read_align;
+
+	if (io->dfd < 0 || !a)
+		return false;
+	return (uintptr_t)buf % a == 0 && len % a == 0 && off % a == 0;
+}
+
+static bool readv_fits(const struct sio *io, const struct sio_req *r)
+{
+	if (!read_fits(io, NULL, 0, r->off))
+		return false;
+	for (unsigned i = 0; i < r->iovcnt; i++)
+		if (!read_fits(io, r->iov[i].iov_base, r->iov[i].iov_len, 0))
+			return false;
+	return true;
+}
+
 void sio_set_fault(struct sio *io, sio_fault_fn fn, void *arg)
 {
 	/* arg first: a runner that sees the new fn must see its arg. */
@@ -308,15 +368,52 @@ static int req_check(const struct sio_req *r)
 {
 	if (r->op != SIO_READ && r->op != SIO_WRITE)
 		return -EINVAL;
-	if (r->len && !r->buf)
+	if (r->iov) {
+		size_t total = 0;
+
+		if (r->op != SIO_READ || !r->iovcnt || r->iovcnt > IOV_MAX || r->len > SIO_MAX_PIECE)
+			return -EINVAL;
+		for (unsigned i = 0; i < r->iovcnt; i++) {
+			if (r->iov[i].iov_len && !r->iov[i].iov_base)
+				return -EINVAL;
+			if (r->iov[i].iov_len > SIO_MAX_PIECE - total)
+				return -EINVAL;
+			total += r->iov[i].iov_len;
+		}
+		if (total != r->len)
+			return -EINVAL;
+	} else if (r->len && !r->buf) {
 		return -EINVAL;
+	}
 	if (r->off > (uint64_t)INT64_MAX || r->len > (uint64_t)INT64_MAX - r->off)
 		return -EINVAL;
 	return 0;
 }
 
+/* A vectored read: the segment that holds byte _done_bytes, and where in it. */
+static unsigned readv_pos(const struct sio_req *r, size_t *in)
+{
+	size_t d = r->_done_bytes;
+	unsigned k = 0;
+
+	while (k < r->iovcnt - 1 && d >= r->iov[k].iov_len) {
+		d -= r->iov[k].iov_len;
+		k++;
+	}
+	*in = d;
+	return k;
+}
+
+/* What the next SQE of r moves: a vectored read goes out whole, and the
+ * rest of a short one a segment at a time. */
 static size_t req_piece(const struct sio_req *r)
 {
+	if (r->iov && r->_done_bytes) {
+		size_t in;
+		unsigned k = readv_pos(r, &in);
+
+		return r->iov[k].iov_len - in;
+	}
 	return MIN(r->len - r->_done_bytes, (size_t)SIO_MAX_PIECE);
 }
 
@@ -329,6 +426,33 @@ static void req_prep(struct sio_ctx *c, struct io_uring_sqe *sqe, struct sio_req
 	size_t len = req_piece(r);
 	int fd = io->fd;
 
+	if (r->iov) {
+		size_t in;
+
+		if (!r->_done_bytes) {
+			if (readv_fits(io, r)) {
+				fd = io->dfd;
+				CNT_INC(&c->cnt, direct);
+			} else {
+				CNT_INC(&c->cnt, buffered);
+			}
+			io_uring_prep_readv(sqe, fd, r->iov, r->iovcnt, r->off);
+			io_uring_sqe_set_data(sqe, r);
+			CNT_INC(&c->cnt, requests);
+			return;
+		}
+		buf = (uint8_t *)r->iov[readv_pos(r, &in)].iov_base + in;
+		if (read_fits(io, buf, len, off)) {
+			fd = io->dfd;
+			CNT_INC(&c->cnt, direct);
+		} else {
+			CNT_INC(&c->cnt, buffered);
+		}
+		io_uring_prep_read(sqe, fd, buf, (unsigned)len, off);
+		io_uring_sqe_set_data(sqe, r);
+		CNT_INC(&c->cnt, requests);
+		return;
+	}
 	/* Re-decided per piece: the rest of a short transfer may no longer
 	 * be aligned, and O_DIRECT would then fail with -EINVAL. */
 	if (sio_aligned(io, buf, len, off)) {
@@ -479,6 +603,12 @@ static void ring_reap_submitted(struct sio_ctx *c, unsigned inflight,
 
 int sio_run(struct sio *io, struct sio_req *reqs, unsigned n)
 {
+	return sio_run_cb(io, reqs, n, 1, NULL, NULL);
+}
+
+int sio_run_cb(struct sio *io, struct sio_req *reqs, unsigned n, unsigned wait,
+	       void (*fn)(struct sio_req *req, void *arg), void *arg)
+{
 	unsigned next = 0, inflight = 0, i;
 	struct io_uring_sqe *sqe;
 	struct io_uring_cqe *cqe;
@@ -487,8 +617,11 @@ int sio_run(struct sio *io, struct sio_req *reqs, unsigned n)
 
 	ret = thread_ctx(io, &c);
 	if (ret < 0) {
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			reqs[i].res = ret;
+			if (fn)
+				fn(&reqs[i], arg);
+		}
 		return n ? ret : 0;
 	}
 	for (i = 0; i < n; i++) {
@@ -499,6 +632,8 @@ int sio_run(struct sio *io, struct sio_req *reqs, unsigned n)
 		r->res = req_check(r);
 		if (!r->res && r->len)
 			r->res = REQ_PENDING;
+		else if (fn)
+			fn(r, arg);
 	}
 
 	while (next < n || inflight) {
@@ -519,7 +654,7 @@ int sio_run(struct sio *io, struct sio_req *reqs, unsigned n)
 		}
 		if (!inflight)
 			break;
-		ret = ring_submit_wait(c, 1);
+		ret = ring_submit_wait(c, wait && wait < inflight ? wait : inflight);
 		if (ret < 0)
 			goto ring_failed;
 		while (io_uring_peek_cqe(&c->ring, &cqe) == 0) {
@@ -527,18 +662,18 @@ int sio_run(struct sio *io, struct sio_req *reqs, unsigned n)
 			int res = cqe->res;
 
 			io_uring_cqe_seen(&c->ring, cqe);
-			if (req_complete(c, r, res) == REQ_DONE) {
-				inflight--;
-				continue;
-			}
-			/* There is room: this request's SQE just completed. */
-			sqe = get_sqe(c);
-			if (!sqe) {
+			if (req_complete(c, r, res) == REQ_AGAIN) {
+				/* There is room: this request's SQE just completed. */
+				sqe = get_sqe(c);
+				if (sqe) {
+					req_prep(c, sqe, r);
+					continue;
+				}
 				r->res = -EBUSY;
-				inflight--;
-				continue;
 			}
-			req_prep(c, sqe, r);
+			inflight--;
+			if (fn)
+				fn(r, arg);
 		}
 	}
 	for (i = 0; i < n; i++)
@@ -550,9 +685,13 @@ ring_failed:
 	log_err("io: io_uring failed with %u requests in flight: %s", inflight, strerror(-ret));
 	ring_reap_submitted(c, inflight, NULL, NULL);
 	ctx_discard_thread(c);
-	for (i = 0; i < n; i++)
-		if (reqs[i].res == REQ_PENDING)
+	for (i = 0; i < n; i++) {
+		if (reqs[i].res == REQ_PENDING) {
 			reqs[i].res = ret;
+			if (fn)
+				fn(&reqs[i], arg);
+		}
+	}
 	for (i = 0; i < n; i++)
 		if (reqs[i].res < 0)
 			return reqs[i].res;
