@@ -166,7 +166,9 @@ struct store_get_req {
 /*
  * Read n records with as few io_uring submissions as the queue depth
  * allows.  Every request gets its own res; returns 0 when all succeeded,
- * else the first failing request's -errno.
+ * else the first failing request's -errno.  Each request needs a buffer of
+ * its own: payloads may be read straight into them, so a failed request's
+ * buffer may hold partial or unverified bytes.
  */
 int store_get_batch(struct store *s, struct store_get_req *reqs, unsigned n);
 

@@ -332,6 +332,82 @@ static void test_short_io(void **state)
 	fault_free(f, ft);
 }
 
+/*
+ * Vectored reads (a record's header apart from its payload, as
+ * store_get_batch() does): several segments of odd sizes at odd offsets,
+ * also with every transfer cut short (the rest is read segment by
+ * segment), and sio_run_cb() hands each finished request over.
+ */
+struct readv_seen {
+	unsigned calls;
+};
+
+static void readv_done(struct sio_req *req, void *arg)
+{
+	struct readv_seen *s = arg;
+
+	s->calls++;
+	assert_int_equal(req->res, 0);
+}
+
+static void readv_check(struct fx *f, bool shorten)
+{
+	enum { NR = 6 };
+	static const size_t seg[3] = { 64, 131072, 7 };
+	uint8_t *file = malloc(FILE_SIZE), *bufs[NR][3];
+	struct iovec iov[NR][3];
+	struct sio_req r[NR];
+	struct fault *ft = fault_new();
+	struct readv_seen seen = { 0 };
+
+	assert_non_null(file);
+	fill(file, FILE_SIZE, 5);
+	assert_int_equal(pwrite(f->fd, file, FILE_SIZE, 0), FILE_SIZE);
+	memset(r, 0, sizeof(r));
+	for (unsigned i = 0; i < NR; i++) {
+		r[i].op = SIO_READ;
+		r[i].off = 4096 * 40 * i + 8 * i + (i ? 1 : 0);
+		r[i].iov = iov[i];
+		r[i].iovcnt = 3;
+		for (unsigned k = 0; k < 3; k++) {
+			bufs[i][k] = malloc(seg[k]);
+			assert_non_null(bufs[i][k]);
+			iov[i][k].iov_base = bufs[i][k];
+			iov[i][k].iov_len = seg[k];
+			r[i].len += seg[k];
+		}
+	}
+	ft->shorten = shorten;
+	sio_set_fault(f->io, fault_fn, ft);
+	assert_int_equal(sio_run_cb(f->io, r, NR, 2, readv_done, &seen), 0);
+	assert_int_equal(seen.calls, NR);
+	for (unsigned i = 0; i < NR; i++) {
+		uint64_t o = r[i].off;
+
+		assert_int_equal(r[i].res, 0);
+		for (unsigned k = 0; k < 3; k++) {
+			assert_memory_equal(bufs[i][k], file + o, seg[k]);
+			o += seg[k];
+			free(bufs[i][k]);
+		}
+	}
+	if (shorten)
+		assert_true(ft->calls > NR);
+	fault_free(f, ft);
+	free(file);
+}
+
+static void test_readv(void **state)
+{
+	struct fx *f = *state;
+	struct sio_counters c;
+
+	readv_check(f, false);
+	readv_check(f, true);
+	sio_get_counters(f->io, &c);
+	assert_true(c.short_io >= 6);
+}
+
 static void test_transient_retried(void **state)
 {
 	struct fx *f = *state;
@@ -962,6 +1038,8 @@ int main(void)
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_short_io, fx_setup_shm, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_short_io, fx_setup_tmp, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_readv, fx_setup_shm, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_readv, fx_setup_tmp, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_transient_retried, fx_setup_shm, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_transient_bounded, fx_setup_shm, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_hard_error_on_right_request, fx_setup_shm,
