@@ -57,9 +57,9 @@ static void reply_open(fuse_req_t req, struct fs *fs, struct fs_inode *n,
 	 * of upper data must not trust what an earlier one left there. */
 	fi->keep_cache = !upper || !fs->cfg.passthrough;
 	fi->noflush = h->pt_id != 0; /* FLUSH would wait for the daemon */
-	fs_pt_reply_with(h->pt_id);
+	fs_wire_open_reply(h->pt_id);
 	r = fuse_reply_open(req, fi);
-	fs_pt_reply_with(0);
+	fs_wire_open_reply(0);
 	if (r == -ENOENT) {
 		fs_pt_release(fs, n, h->pt_id);
 		h->lf->layer->ops->close(h->lf);
@@ -115,6 +115,9 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 						     O_NOFOLLOW),
 					   &h->lf);
 		fs_quota_data_end(fs, &q);
+		if (!ret && wr && (fi->flags & O_TRUNC) &&
+		    (ret = fs_kill_setid(req, ino, h->lf->fd, false)))
+			h->lf->layer->ops->close(h->lf);
 	}
 	if (ret) {
 		free(h);
@@ -157,9 +160,9 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = 1;
 	fi->noflush = h->pt_id != 0;
-	fs_pt_reply_with(h->pt_id);
+	fs_wire_open_reply(h->pt_id);
 	ret = fuse_reply_create(req, &e, fi);
-	fs_pt_reply_with(0);
+	fs_wire_open_reply(0);
 	if (ret == -ENOENT) {
 		fs_pt_release(fs, node, h->pt_id);
 		fs_inode_forget(fs, node, 1);
@@ -207,8 +210,11 @@ void fs_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fh(fi)->lf->fd;
 	out.buf[0].pos = off;
-	n = fs_quota_data_begin(fs_from_req(req), &q, ino, out.buf[0].fd, NULL,
-				off, out.buf[0].size);
+	n = fs_kill_setid(req, ino, out.buf[0].fd, false);
+	if (!n)
+		n = fs_quota_data_begin(fs_from_req(req), &q, ino,
+					out.buf[0].fd, NULL, off,
+					out.buf[0].size);
 	if (!n)
 		n = fuse_buf_copy(&out, in, 0);
 	fs_quota_data_end(fs_from_req(req), &q);
@@ -274,6 +280,8 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	struct fs_qdata q;
 
 	if (!ret)
+		ret = fs_kill_setid_caller(req, ino, fd);
+	if (!ret)
 		ret = fs_quota_data_begin(fs_from_req(req), &q, ino, fd, NULL,
 					  offset,
 					  mode & FALLOC_FL_PUNCH_HOLE ? 0 :
@@ -313,8 +321,10 @@ void fs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	n = fs_quota_data_begin(fs_from_req(req), &q, ino_out, out, NULL,
-				off_out, len);
+	n = fs_kill_setid_caller(req, ino_out, out);
+	if (!n)
+		n = fs_quota_data_begin(fs_from_req(req), &q, ino_out, out,
+					NULL, off_out, len);
 	if (!n && (n = copy_file_range(in, &oi, out, &oo, len,
 				       (unsigned)flags)) < 0)
 		n = -errno;

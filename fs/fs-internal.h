@@ -184,6 +184,8 @@ struct fs {
 	bool writeback; /* FUSE_CAP_WRITEBACK_CACHE granted (fs/ops.c init) */
 	bool pt_offered; /* the kernel offered FUSE_PASSTHROUGH (INIT) */
 	bool pt;	 /* atomic: passthrough accepted and still working */
+	bool killpriv_offered; /* ... FUSE_HANDLE_KILLPRIV_V2 (INIT) */
+	bool killpriv;	       /* accepted (fs/killpriv.c) */
 
 	pthread_rwlock_t rename_lock; /* lock order 1 */
 
@@ -459,14 +461,34 @@ void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 void fs_reply_entry(fuse_req_t req, struct fs *fs, int err,
 		    struct fuse_entry_param *e);
 
+/* fs/wire.c: protocol pieces newer than libfuse 3.14.  fs_wire_install()
+ * after mounting; fs_wire_init_reply() and fs_wire_open_reply() mark the
+ * next INIT or OPEN/CREATE reply of this thread (id 0: unmark);
+ * fs_wire_kill_suidgid(): the request being handled carries the kernel's
+ * kill-suid/sgid flag. */
+int fs_wire_install(struct fs *fs);
+void fs_wire_init_reply(void);
+void fs_wire_open_reply(int32_t id);
+bool fs_wire_kill_suidgid(void);
+
 /* fs/passthrough.c: FUSE passthrough of upper files (Linux 6.9+).
- * fs_pt_install() after mounting; fs_pt_init() from the INIT op (true:
- * leave the writeback cache off); fs_pt_open() picks a handle's mode and
- * fs_pt_reply_with() marks the next open/create reply of this thread. */
-int fs_pt_install(struct fs *fs);
+ * fs_pt_init() from the INIT op (true: leave the writeback cache off);
+ * fs_pt_open() picks a handle's mode. */
 bool fs_pt_init(struct fs *fs);
 int32_t fs_pt_open(struct fs *fs, struct fs_inode *n, int fd, bool upper_data);
 void fs_pt_release(struct fs *fs, struct fs_inode *n, int32_t id);
-void fs_pt_reply_with(int32_t id);
+
+/* fs/killpriv.c: with FUSE_HANDLE_KILLPRIV_V2 this daemon clears set-ID
+ * bits for callers without CAP_FSETID.  fs_is_setid(): a regular file
+ * with bits a write may clear; fs_kill_setid(): clear them on the upper
+ * file open as fd if the request asks it (or force); fs_kill_setid_caller():
+ * the same for requests without the flag (fallocate, copy_file_range),
+ * judged from the caller's uid. */
+static inline bool fs_is_setid(mode_t m)
+{
+	return S_ISREG(m) && (m & (S_ISUID | S_ISGID));
+}
+int fs_kill_setid(fuse_req_t req, fuse_ino_t ino, int fd, bool force);
+int fs_kill_setid_caller(fuse_req_t req, fuse_ino_t ino, int fd);
 
 #endif

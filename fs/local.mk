@@ -21,6 +21,8 @@ fs_libfs_a_SOURCES = \
 	fs/rename.c \
 	fs/file.c \
 	fs/passthrough.c \
+	fs/killpriv.c \
+	fs/wire.c \
 	fs/ops.c \
 	fs/quota.c \
 	fs/usage.c

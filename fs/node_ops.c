@@ -85,8 +85,8 @@ void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 
-static int do_setattr(struct fs *fs, struct fs_inode *n, struct stat *attr,
-		      int to_set, struct fuse_file_info *fi)
+static int do_setattr(fuse_req_t req, struct fs *fs, struct fs_inode *n,
+		      struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	char path[PATH_MAX];
 	int ret, fd;
@@ -127,6 +127,9 @@ static int do_setattr(struct fs *fs, struct fs_inode *n, struct stat *attr,
 			if (!ret && ftruncate(fd, attr->st_size))
 				ret = -errno;
 			fs_quota_data_end(fs, &q);
+			if (!ret)
+				ret = fs_kill_setid(req, fs_inode_id(fs, n), fd,
+						    false);
 			if (ret)
 				return ret;
 		} else {
@@ -141,6 +144,9 @@ static int do_setattr(struct fs *fs, struct fs_inode *n, struct stat *attr,
 			if (!ret && ftruncate(fd, attr->st_size))
 				ret = -errno;
 			fs_quota_data_end(fs, &q);
+			if (!ret)
+				ret = fs_kill_setid(req, fs_inode_id(fs, n), fd,
+						    false);
 			close(fd);
 			if (ret)
 				return ret;
@@ -177,7 +183,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		return;
 	}
 	pthread_rwlock_rdlock(&fs->rename_lock);
-	ret = do_setattr(fs, n, attr, to_set, fi);
+	ret = do_setattr(req, fs, n, attr, to_set, fi);
 	pthread_rwlock_unlock(&fs->rename_lock);
 	if (!ret)
 		ret = fs_getattr_node(fs, n, &st);

@@ -48,9 +48,13 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	    (conn->capable & FUSE_CAP_POSIX_ACL) &&
 	    (conn->capable & FUSE_CAP_DONT_MASK))
 		conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
-	/* The daemon writes as root, which would keep set-id bits: let the
-	 * kernel clear them with an explicit setattr. */
+	/* The daemon writes as root, which would keep set-id bits: with
+	 * FUSE_HANDLE_KILLPRIV_V2 (fs/wire.c) the kernel flags the requests
+	 * that must clear them (fs/killpriv.c) and spares every write() a
+	 * GETXATTR of security.capability.  Never the old HANDLE_KILLPRIV,
+	 * which would have strata clear them for root too. */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+	fs->killpriv = fs->killpriv_offered && fs->upper_fd >= 0;
 	/* Writeback caching: every change comes through this mount, so the
 	 * kernel's cached data, size and times are authoritative; writes
 	 * reach the upper in large batches (flush, fsync and close report
@@ -67,6 +71,8 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	else
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	fs->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
+	if (fs->pt || fs->killpriv)
+		fs_wire_init_reply();
 }
 
 static void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -378,7 +384,7 @@ int fs_run(const struct fs_config *cfg)
 		ret = -EIO;
 		goto out_signals;
 	}
-	ret = fs_pt_install(&fs);
+	ret = fs_wire_install(&fs);
 	if (ret)
 		goto out_unmount;
 	/* The pidfile exists before the parent returns when this process

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # FUSE passthrough of upper files (fs/passthrough.c): with the daemon
 # stopped (SIGSTOP), an open upper file - created through the mount or
-# already in the upper - can still be read, because the kernel goes to the
-# upper file directly.  Then the same semantics with passthrough on and
+# already in the upper - can still be read and written, because the kernel
+# goes to the upper file directly.  Then the same semantics with passthrough on and
 # off: copy-up while the lower file is open for reading (the kernel's
 # rule: no passthrough open while a caching one is open), sizes seen at
 # once, ftruncate, MAP_SHARED writes, concurrent O_APPEND writers.
@@ -35,9 +35,10 @@ stop_daemon() { kill -STOP "$_fs_pid"; stopped=$_fs_pid; }
 cont_daemon() { kill -CONT "$_fs_pid"; stopped=; }
 
 if kernel_has_passthrough; then
-	# Reads only: every write() asks the daemon for security.capability
-	# first (the kernel's file_remove_privs; FUSE never caches it).
-	say "passthrough: reads of open upper files with the daemon stopped"
+	# The first write() of a file asks the daemon for security.capability
+	# (the kernel's file_remove_privs); later ones do not, as the mount
+	# is SB_NOSEC with FUSE_HANDLE_KILLPRIV_V2 (fs/killpriv.c).
+	say "passthrough: I/O on open upper files with the daemon stopped"
 	fresh ""
 	exec 3<"$M/uf" 5<>"$M/created"
 	printf created >&5 || fail "write to a created file"
@@ -45,6 +46,7 @@ if kernel_has_passthrough; then
 	# Whatever needed the daemon would wait for it: run the reads aside,
 	# give them 10 s, and only then let the daemon go on.
 	( cat <&3 > "$T/read" &&
+	  python3 -c 'import os; os.pwrite(5, b"C", 0)' &&
 	  python3 -c 'import os; os.write(1, os.pread(5, 100, 0))' > "$T/read5" &&
 	  : > "$T/done" ) &
 	io=$!
@@ -55,11 +57,11 @@ if kernel_has_passthrough; then
 	[ -e "$T/done" ] && early=1 || early=
 	cont_daemon
 	wait "$io" || fail "reads of passthrough files failed"
-	[ -n "$early" ] || fail "reads of open upper files waited for the (stopped) daemon"
+	[ -n "$early" ] || fail "I/O on open upper files waited for the (stopped) daemon"
 	exec 3<&- 5>&-
 	cmp "$T/read" "$T/uf.orig" || fail "data read through passthrough"
-	assert_eq "$(cat "$T/read5")" created "read of a file created through the mount"
-	assert_eq "$(cat "$T/u/created")" created "write landed in the upper"
+	assert_eq "$(cat "$T/read5")" Created "read of a file created through the mount"
+	assert_eq "$(cat "$T/u/created")" Created "writes landed in the upper"
 	strata_umount "$M"
 else
 	say "SKIP passthrough check: kernel $(uname -r) has no FUSE passthrough"
