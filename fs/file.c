@@ -172,10 +172,9 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 }
 
-void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		struct fuse_file_info *fi)
+void fs_read_reply(fuse_req_t req, struct fs_layer_file *lf, size_t size,
+		   off_t off)
 {
-	struct fs_layer_file *lf = fh(fi)->lf;
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
 	char *buf;
 	ssize_t n;
@@ -198,6 +197,16 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
+}
+
+void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	struct fs_layer_file *lf = fh(fi)->lf;
+
+	(void)ino;
+	if (!fs_rp_queue(fs_from_req(req), req, lf, size, off))
+		fs_read_reply(req, lf, size, off);
 }
 
 void fs_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,

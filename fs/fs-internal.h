@@ -186,6 +186,7 @@ struct fs {
 	bool pt;	 /* atomic: passthrough accepted and still working */
 	bool killpriv_offered; /* ... FUSE_HANDLE_KILLPRIV_V2 (INIT) */
 	bool killpriv;	       /* accepted (fs/killpriv.c) */
+	struct fs_readpool *rp; /* fs/readpool.c, NULL: reads on the worker */
 
 	pthread_rwlock_t rename_lock; /* lock order 1 */
 
@@ -460,6 +461,18 @@ void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 /* Helpers shared by the handlers. */
 void fs_reply_entry(fuse_req_t req, struct fs *fs, int err,
 		    struct fuse_entry_param *e);
+
+/* fs/readpool.c: reads of FS_RP_MIN bytes or more on helper threads.
+ * fs_rp_start() once the daemon runs (not before it forks), fs_rp_stop()
+ * after the session loop; fs_rp_queue() false: read on this thread.
+ * fs_read_reply() (fs/file.c) reads and replies, on either. */
+#define FS_RP_MIN (64u << 10)
+int fs_rp_start(struct fs *fs, unsigned n);
+void fs_rp_stop(struct fs *fs);
+bool fs_rp_queue(struct fs *fs, fuse_req_t req, struct fs_layer_file *lf,
+		 size_t size, off_t off);
+void fs_read_reply(fuse_req_t req, struct fs_layer_file *lf, size_t size,
+		   off_t off);
 
 /* fs/wire.c: protocol pieces newer than libfuse 3.14.  fs_wire_install()
  * after mounting; fs_wire_init_reply() and fs_wire_open_reply() mark the

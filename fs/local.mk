@@ -21,6 +21,7 @@ fs_libfs_a_SOURCES = \
 	fs/rename.c \
 	fs/file.c \
 	fs/passthrough.c \
+	fs/readpool.c \
 	fs/killpriv.c \
 	fs/wire.c \
 	fs/ops.c \

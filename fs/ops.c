@@ -409,7 +409,10 @@ int fs_run(const struct fs_config *cfg)
 	nthreads = cfg->max_threads ? cfg->max_threads : 1;
 	fuse_loop_cfg_set_max_threads(lc, nthreads);
 	fuse_loop_cfg_set_idle_threads(lc, nthreads < 4 ? nthreads : 4);
-	ret = fuse_session_loop_mt(fs.se, lc) ? -EIO : 0;
+	ret = fs_rp_start(&fs, cfg->read_threads);
+	if (!ret)
+		ret = fuse_session_loop_mt(fs.se, lc) ? -EIO : 0;
+	fs_rp_stop(&fs);
 	fuse_loop_cfg_destroy(lc);
 out_unmount:
 	if (cfg->pidfile)

@@ -21,6 +21,7 @@ void fs_config_init(struct fs_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->fsync = true;
 	cfg->passthrough = true;
+	cfg->read_threads = 2;
 	cfg->timeout = 86400;
 	cfg->squash_uid = -1;
 	cfg->squash_gid = -1;
@@ -258,6 +259,16 @@ static int parse_one(struct fs_config *cfg, char *opt)
 			return -EINVAL;
 		}
 		cfg->upper_inodes = n;
+		return 0;
+	}
+	if (!strcmp(opt, "read_threads")) {
+		uint32_t t;
+
+		if (!v || parse_u32(v, &end, &t) || *end || t > 64) {
+			log_err("read_threads: expected 0..64");
+			return -EINVAL;
+		}
+		cfg->read_threads = t;
 		return 0;
 	}
 	if (!strcmp(opt, "max_threads")) {

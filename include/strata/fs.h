@@ -54,6 +54,8 @@ struct fs_config {
 	bool foreground;	/* -f: do not daemonize */
 	bool debug;		/* -d / debug: libfuse debug output, implies -f */
 	unsigned max_threads;	/* worker threads, 0 = libfuse default */
+	unsigned read_threads;	/* read_threads=: threads for large reads
+				 * (fs/readpool.c), 0 = on the workers */
 	char *pidfile;		/* pidfile=: the serving process's PID, written
 				 * once the mount is up, removed at exit */
 	uint64_t upper_size;	/* upper_size=: bytes the upper may allocate

@@ -44,9 +44,11 @@ static void test_flags_and_ignored(void **state)
 	fs_config_init(&c);
 	assert_true(c.fsync);
 	assert_true(c.passthrough);
+	assert_int_equal((int)c.read_threads, 2);
 	assert_int_equal(fs_config_parse_opts(&c,
-		"lowerdir=/a,squash_to_root,noacl,redirect_dir=off,fast_ino=1,timeout=5,squash_to_uid=7,passthrough=0"), 0);
+		"lowerdir=/a,squash_to_root,noacl,redirect_dir=off,fast_ino=1,timeout=5,squash_to_uid=7,passthrough=0,read_threads=0"), 0);
 	assert_false(c.passthrough);
+	assert_int_equal((int)c.read_threads, 0);
 	assert_true(c.squash_to_root);
 	assert_true(c.noacl);
 	assert_int_equal((int)c.squash_uid, 7);
@@ -75,6 +77,8 @@ static void test_bad_values(void **state)
 	assert_int_equal(fs_config_parse_opts(&c, "lowerdir="), -EINVAL);
 	assert_int_equal(fs_config_parse_opts(&c, "fsync=maybe"), -EINVAL);
 	assert_int_equal(fs_config_parse_opts(&c, "passthrough=2"), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "read_threads=65"), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "read_threads=x"), -EINVAL);
 	assert_int_equal(fs_config_parse_opts(&c, "uidmapping=0:1000"), -EINVAL);
 	assert_int_equal(fs_config_parse_opts(&c, "uidmapping=0:1000:0"), -EINVAL);
 	assert_int_equal(fs_config_parse_opts(&c, "timeout=-1"), -EINVAL);
