@@ -8,12 +8,43 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "strata/log.h"
 #include "strata/util.h"
 #include "store/store-internal.h"
 
 #define HDR_BATCH 256u
+
+/*
+ * Whether the header block at off of a store file may hold data: false
+ * only for a hole (a segment never written, or discarded), which reads
+ * as zeros.  Stores are sparse files, mostly holes while young, and the
+ * header reads of every segment were most of the time an open took.
+ * [*ds, *de) caches the data extent found last; a block device, or a file
+ * system that cannot tell, is all data.
+ */
+static bool maybe_data(const struct store *s, uint64_t off, int64_t *ds, int64_t *de)
+{
+	if (s->dev.is_blk || *ds < 0)
+		return true;
+	if ((int64_t)off >= *de) {
+		off_t d = lseek(s->dev.fd, (off_t)off, SEEK_DATA), h;
+
+		if (d < 0) {
+			if (errno == ENXIO) { /* nothing but holes from off */
+				*ds = *de = INT64_MAX;
+				return false;
+			}
+			*ds = -1; /* cannot tell: read everything */
+			return true;
+		}
+		h = lseek(s->dev.fd, d, SEEK_HOLE);
+		*ds = d;
+		*de = h < 0 ? INT64_MAX : h;
+	}
+	return (int64_t)off >= *ds;
+}
 
 int rec_read_seg_headers(struct store *s)
 {
@@ -27,17 +58,28 @@ int rec_read_seg_headers(struct store *s)
 		free(req);
 		return -ENOMEM;
 	}
-	for (uint64_t i = 0; i < s->nseg; i += HDR_BATCH) {
-		unsigned n = (unsigned)MIN((uint64_t)HDR_BATCH, s->nseg - i);
+	int64_t ds = 0, de = 0;
+	uint64_t i = 0;
+
+	while (i < s->nseg) {
+		uint64_t segno[HDR_BATCH];
+		unsigned n = 0;
 		int r;
 
-		memset(req, 0, n * sizeof(*req));
-		for (unsigned k = 0; k < n; k++) {
-			req[k].op = SIO_READ;
-			req[k].buf = buf + (size_t)k * s->block;
-			req[k].len = s->block;
-			req[k].off = seg_foff(s, i + k);
+		memset(req, 0, HDR_BATCH * sizeof(*req));
+		for (; i < s->nseg && n < HDR_BATCH; i++) {
+			s->segs[i].hdr_seq = 0;
+			if (!maybe_data(s, seg_foff(s, i), &ds, &de))
+				continue;
+			segno[n] = i;
+			req[n].op = SIO_READ;
+			req[n].buf = buf + (size_t)n * s->block;
+			req[n].len = s->block;
+			req[n].off = seg_foff(s, i);
+			n++;
 		}
+		if (!n)
+			continue;
 		r = sio_run(s->io, req, n);
 		if (r) {
 			log_err("%s: reading segment headers: %s", s->path, strerror(-r));
@@ -47,11 +89,10 @@ int rec_read_seg_headers(struct store *s)
 		for (unsigned k = 0; k < n; k++) {
 			struct seg_hdr h;
 
-			s->segs[i + k].hdr_seq = 0;
 			if (seg_hdr_decode(buf + (size_t)k * s->block, &h) ||
-			    memcmp(h.uuid, s->sb.uuid, 16) || h.index != i + k)
+			    memcmp(h.uuid, s->sb.uuid, 16) || h.index != segno[k])
 				continue;
-			s->segs[i + k].hdr_seq = h.seq;
+			s->segs[segno[k]].hdr_seq = h.seq;
 		}
 	}
 	free(buf);
@@ -94,19 +135,35 @@ int rec_apply(struct store *s, const struct rec_hdr *h, uint32_t seg, uint32_t o
 	return 0;
 }
 
-static int read_seg(struct store *s, uint64_t seg, uint8_t *buf, uint32_t from)
+/*
+ * Read a segment image from offset from to its end into buf.  Past the
+ * data of a store file (a hole: never written) the image is zeros without
+ * a read, and *end tells where they start: no record lies beyond.
+ */
+static int read_seg(struct store *s, uint64_t seg, uint8_t *buf, uint32_t from, uint32_t *end)
 {
 	struct sio_req req = {
 		.op = SIO_READ,
 		.buf = buf + from,
-		.len = s->seg_size - from,
 		.off = seg_foff(s, seg) + from,
 	};
-	int r = sio_run(s->io, &req, 1);
+	uint32_t to = s->seg_size;
+	int r = 0;
 
+	if (!s->dev.is_blk) {
+		off_t h = lseek(s->dev.fd, (off_t)req.off, SEEK_HOLE);
+
+		if (h >= 0 && (uint64_t)h < req.off + (s->seg_size - from))
+			to = (uint32_t)ALIGN_UP((uint64_t)h - seg_foff(s, seg), s->block);
+	}
+	memset(buf + to, 0, s->seg_size - to);
+	req.len = to - from;
+	if (req.len)
+		r = sio_run(s->io, &req, 1);
 	if (r)
 		log_err("%s: reading segment %llu: %s", s->path, (unsigned long long)seg,
 			strerror(-r));
+	*end = to;
 	return r;
 }
 
@@ -142,11 +199,11 @@ static uint32_t skip_small(const struct store *s, uint32_t pos)
  * write after the end landed while an earlier one did not.
  */
 static uint64_t torn_bytes(const struct store *s, const uint8_t *buf, uint32_t pos,
-			   uint64_t expect)
+			   uint64_t expect, uint32_t data_end)
 {
 	uint64_t lim = expect + s->seg_size / REC_HDR, end = 0;
 
-	for (uint32_t p = pos; (uint64_t)p + REC_HDR <= s->seg_size; p += 8) {
+	for (uint32_t p = pos; (uint64_t)p + REC_HDR <= s->seg_size && p < data_end; p += 8) {
 		struct rec_hdr h;
 
 		if (get_le32(buf + p) != REC_MAGIC || parse_at(s, buf, p, 0, &h))
@@ -194,14 +251,14 @@ int rec_roll_forward(struct store *s, uint32_t seg, uint32_t off, uint64_t lsn)
 {
 	uint8_t *buf;
 	uint64_t cur = seg, expect = lsn;
-	uint32_t pos = off;
+	uint32_t pos = off, data_end;
 	int r = 0;
 
 	if (posix_memalign((void **)&buf, MAX(s->dev.align, s->block), s->seg_size))
 		return -ENOMEM;
 	if (s->segs[cur].hdr_seq && s->segs[cur].seq != s->segs[cur].hdr_seq)
 		s->segs[cur].seq = s->segs[cur].hdr_seq;
-	r = read_seg(s, cur, buf, (uint32_t)ALIGN_DOWN(pos, s->block));
+	r = read_seg(s, cur, buf, (uint32_t)ALIGN_DOWN(pos, s->block), &data_end);
 	if (r)
 		goto out;
 	for (;;) {
@@ -211,7 +268,7 @@ int rec_roll_forward(struct store *s, uint32_t seg, uint32_t off, uint64_t lsn)
 		pos = skip_small(s, pos);
 		if (pos < s->seg_size) {
 			if (parse_at(s, buf, pos, expect, &h)) {
-				s->dropped_bytes = torn_bytes(s, buf, pos, expect);
+				s->dropped_bytes = torn_bytes(s, buf, pos, expect, data_end);
 				/* A successor segment means writes went on past the end. */
 				if (!s->dropped_bytes && find_seq(s, s->segs[cur].seq + 1) >= 0)
 					s->dropped_bytes = s->seg_size - pos;
@@ -242,7 +299,7 @@ int rec_roll_forward(struct store *s, uint32_t seg, uint32_t off, uint64_t lsn)
 		s->segs[cur].live = 0;
 		s->segs[cur].written = s->block;
 		pos = s->block;
-		r = read_seg(s, cur, buf, 0);
+		r = read_seg(s, cur, buf, 0, &data_end);
 		if (r)
 			goto out;
 	}
@@ -291,11 +348,11 @@ int rec_full_scan(struct store *s)
 	qsort_r(order, n, sizeof(*order), cmp_seq, s->segs);
 	for (uint64_t k = 0; k < n; k++) {
 		uint64_t j = order[k], prev = 0;
-		uint32_t pos = s->block;
+		uint32_t pos = s->block, data_end;
 
 		s->segs[j].seq = s->segs[j].hdr_seq;
 		s->segs[j].written = s->block;
-		r = read_seg(s, j, buf, 0);
+		r = read_seg(s, j, buf, 0, &data_end);
 		if (r)
 			goto out;
 		s->dropped_bytes = 0;
@@ -307,7 +364,8 @@ int rec_full_scan(struct store *s)
 				break;
 			if (parse_at(s, buf, pos, prev ? prev + 1 : 0, &h)) {
 				/* Only the newest segment's garbage counts as torn. */
-				s->dropped_bytes = torn_bytes(s, buf, pos, prev ? prev + 1 : 0);
+				s->dropped_bytes = torn_bytes(s, buf, pos, prev ? prev + 1 : 0,
+							      data_end);
 				break;
 			}
 			if (h.lsn > last) {
