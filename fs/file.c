@@ -213,7 +213,7 @@ void fs_op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in,
 		     off_t off, struct fuse_file_info *fi)
 {
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
-	struct fs_qdata q;
+	struct fs_qdata q = { 0 };
 	ssize_t n;
 
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -286,7 +286,7 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		     off_t length, struct fuse_file_info *fi)
 {
 	int fd = fh(fi)->lf->fd, ret = fd < 0 ? -EBADF : 0;
-	struct fs_qdata q;
+	struct fs_qdata q = { 0 };
 
 	if (!ret)
 		ret = fs_kill_setid_caller(req, ino, fd);
@@ -323,7 +323,7 @@ void fs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 {
 	int in = fh(fi_in)->lf->fd, out = fh(fi_out)->lf->fd;
 	loff_t oi = off_in, oo = off_out;
-	struct fs_qdata q;
+	struct fs_qdata q = { 0 };
 	ssize_t n;
 
 	if (in < 0 || out < 0) {
