@@ -10,10 +10,11 @@
  *    max_stack_depth 1 and no writeback cache (fs/passthrough.c), and
  *    FUSE_HANDLE_KILLPRIV_V2 (Linux 5.11+, fs/killpriv.c).
  *  - OPEN/CREATE replies: FOPEN_PASSTHROUGH and the backing id.
- *  - WRITE, SETATTR, OPEN and CREATE requests: the kernel's "kill suid/
- *    sgid" flag, which libfuse 3.14 does not pass on.
+ *  - WRITE, SETATTR and OPEN requests: the kernel's "kill suid/sgid"
+ *    flag, which libfuse 3.14 does not pass on.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -26,7 +27,6 @@ enum {
 	W_OP_OPEN = 14,
 	W_OP_WRITE = 16,
 	W_OP_INIT = 26,
-	W_OP_CREATE = 35,
 };
 #define W_WRITEBACK_CACHE (1U << 16)
 #define W_HANDLE_KILLPRIV (1U << 19)
@@ -53,9 +53,6 @@ struct w_setattr_in {
 };
 struct w_open_in {
 	uint32_t flags, open_flags;
-};
-struct w_create_in {
-	uint32_t flags, mode, umask, open_flags;
 };
 struct w_write_in {
 	uint64_t fh, offset;
@@ -84,29 +81,36 @@ static __thread int tls_what;
 static __thread int32_t tls_id;
 static __thread bool tls_kill;
 
+/* Where each request that may ask to kill set-ID bits keeps that flag.
+ * (CREATE has one too, but strata creates with O_EXCL: there is never
+ * an old file to clear.) */
+static const struct {
+	uint32_t opcode;
+	size_t need, at; /* argument bytes needed; offset of the flags */
+	uint32_t mask;
+} kill_flags[] = {
+	{ W_OP_WRITE, sizeof(struct w_write_in),
+	  offsetof(struct w_write_in, write_flags), W_WRITE_KILL_SUIDGID },
+	{ W_OP_SETATTR, sizeof(struct w_setattr_in),
+	  offsetof(struct w_setattr_in, valid), W_FATTR_KILL_SUIDGID },
+	{ W_OP_OPEN, sizeof(struct w_open_in),
+	  offsetof(struct w_open_in, open_flags), W_OPEN_KILL_SUIDGID },
+};
+
 /* The kill flag of the request just read, if it has one. */
 static bool kill_flag(const struct w_in_header *h, size_t n)
 {
-	const void *arg = h + 1;
+	const uint8_t *arg = (const uint8_t *)(h + 1);
 
-	n -= sizeof(*h);
-	switch (h->opcode) {
-	case W_OP_WRITE:
-		return n >= sizeof(struct w_write_in) &&
-		       (((const struct w_write_in *)arg)->write_flags &
-			W_WRITE_KILL_SUIDGID);
-	case W_OP_SETATTR:
-		return n >= sizeof(struct w_setattr_in) &&
-		       (((const struct w_setattr_in *)arg)->valid &
-			W_FATTR_KILL_SUIDGID);
-	case W_OP_OPEN:
-		return n >= sizeof(struct w_open_in) &&
-		       (((const struct w_open_in *)arg)->open_flags &
-			W_OPEN_KILL_SUIDGID);
-	case W_OP_CREATE:
-		return n >= sizeof(struct w_create_in) &&
-		       (((const struct w_create_in *)arg)->open_flags &
-			W_OPEN_KILL_SUIDGID);
+	for (size_t i = 0; i < sizeof(kill_flags) / sizeof(kill_flags[0]); i++) {
+		uint32_t v;
+
+		if (h->opcode != kill_flags[i].opcode)
+			continue;
+		if (n - sizeof(*h) < kill_flags[i].need)
+			return false;
+		memcpy(&v, arg + kill_flags[i].at, sizeof(v));
+		return v & kill_flags[i].mask;
 	}
 	return false;
 }
