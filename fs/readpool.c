@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,8 +70,9 @@ static void *rp_main(void *arg)
 int fs_rp_start(struct fs *fs, unsigned n)
 {
 	struct fs_readpool *p;
+	sigset_t all, old;
 	unsigned i;
-	int r;
+	int r = 0;
 
 	if (!n)
 		return 0;
@@ -79,18 +81,24 @@ int fs_rp_start(struct fs *fs, unsigned n)
 		return -ENOMEM;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
+	/* Signals stay with the session loop's thread, as libfuse keeps them
+	 * from its own workers: a SIGTERM taken here would end the loop only
+	 * once another request came. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (i = 0; i < n; i++) {
 		r = pthread_create(&p->th[i], NULL, rp_main, p);
-		if (r) {
-			log_err("read threads: %s", strerror(r));
-			p->n = i;
-			fs->rp = p;
-			fs_rp_stop(fs);
-			return -r;
-		}
+		if (r)
+			break;
 	}
-	p->n = n;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	p->n = i;
 	fs->rp = p;
+	if (r) {
+		log_err("read threads: %s", strerror(r));
+		fs_rp_stop(fs);
+		return -r;
+	}
 	return 0;
 }
 
