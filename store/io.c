@@ -424,44 +424,31 @@ static void req_prep(struct sio_ctx *c, struct io_uring_sqe *sqe, struct sio_req
 	uint8_t *buf = (uint8_t *)r->buf + r->_done_bytes;
 	uint64_t off = r->off + r->_done_bytes;
 	size_t len = req_piece(r);
-	int fd = io->fd;
+	bool whole_readv = r->iov && !r->_done_bytes;
+	bool direct;
+	int fd;
 
-	if (r->iov) {
+	if (whole_readv) {
+		direct = readv_fits(io, r);
+	} else if (r->iov) {
+		/* The rest of a short vectored read, a segment at a time. */
 		size_t in;
 
-		if (!r->_done_bytes) {
-			if (readv_fits(io, r)) {
-				fd = io->dfd;
-				CNT_INC(&c->cnt, direct);
-			} else {
-				CNT_INC(&c->cnt, buffered);
-			}
-			io_uring_prep_readv(sqe, fd, r->iov, r->iovcnt, r->off);
-			io_uring_sqe_set_data(sqe, r);
-			CNT_INC(&c->cnt, requests);
-			return;
-		}
 		buf = (uint8_t *)r->iov[readv_pos(r, &in)].iov_base + in;
-		if (read_fits(io, buf, len, off)) {
-			fd = io->dfd;
-			CNT_INC(&c->cnt, direct);
-		} else {
-			CNT_INC(&c->cnt, buffered);
-		}
-		io_uring_prep_read(sqe, fd, buf, (unsigned)len, off);
-		io_uring_sqe_set_data(sqe, r);
-		CNT_INC(&c->cnt, requests);
-		return;
-	}
-	/* Re-decided per piece: the rest of a short transfer may no longer
-	 * be aligned, and O_DIRECT would then fail with -EINVAL. */
-	if (sio_aligned(io, buf, len, off)) {
-		fd = io->dfd;
-		CNT_INC(&c->cnt, direct);
+		direct = read_fits(io, buf, len, off);
 	} else {
-		CNT_INC(&c->cnt, buffered);
+		/* Re-decided per piece: the rest of a short transfer may no
+		 * longer be aligned, and O_DIRECT would then fail with -EINVAL. */
+		direct = sio_aligned(io, buf, len, off);
 	}
-	if (r->op == SIO_READ)
+	fd = direct ? io->dfd : io->fd;
+	if (direct)
+		CNT_INC(&c->cnt, direct);
+	else
+		CNT_INC(&c->cnt, buffered);
+	if (whole_readv)
+		io_uring_prep_readv(sqe, fd, r->iov, r->iovcnt, r->off);
+	else if (r->op == SIO_READ)
 		io_uring_prep_read(sqe, fd, buf, (unsigned)len, off);
 	else
 		io_uring_prep_write(sqe, fd, buf, (unsigned)len, off);
