@@ -150,20 +150,23 @@ int rec_hdr_decode(const uint8_t *p, struct rec_hdr *h)
 uint64_t rec_csum(const uint8_t *hdr, const void *payload, size_t len, uint64_t seed)
 {
 	XXH3_state_t st;
+
+	rec_csum_begin(&st, hdr, seed);
+	/* PAD payloads are never read, so they are not covered. */
+	if (len && get_le16(hdr + 4) != REC_PAD)
+		rec_csum_update(&st, payload, len);
+	return XXH3_64bits_digest(&st);
+}
+
+void rec_csum_begin(void *st, const uint8_t *hdr, uint64_t seed)
+{
 	uint8_t h[REC_HDR];
 
 	memcpy(h, hdr, REC_HDR);
 	memset(h + 56, 0, 8);
-	/* PAD payloads are never read, so they are not covered. */
-	if (get_le16(h + 4) == REC_PAD)
-		len = 0;
-	if (!len)
-		return XXH3_64bits_withSeed(h, REC_HDR, seed);
-	memset(&st, 0, sizeof(st));
-	XXH3_64bits_reset_withSeed(&st, seed);
-	rec_csum_update(&st, h, REC_HDR);
-	rec_csum_update(&st, payload, len);
-	return XXH3_64bits_digest(&st);
+	memset(st, 0, sizeof(XXH3_state_t));
+	XXH3_64bits_reset_withSeed(st, seed);
+	rec_csum_update(st, h, REC_HDR);
 }
 
 void rec_csum_update(void *st, const void *buf, size_t len)

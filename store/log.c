@@ -274,9 +274,7 @@ static bool emit_fast_locked(struct store *s, struct rec_hdr *h, const void *pay
 	dst = s->cur->data + within;
 	h->csum = 0;
 	rec_hdr_encode(h, dst);
-	memset(&st, 0, sizeof(st));
-	XXH3_64bits_reset_withSeed(&st, s->seed);
-	XXH3_64bits_update(&st, dst, REC_HDR);
+	rec_csum_begin(&st, dst, s->seed);
 	for (uint32_t o = 0; o < h->len; o += 32768) {
 		uint32_t c = MIN(32768u, h->len - o);
 

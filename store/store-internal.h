@@ -152,6 +152,9 @@ int rec_hdr_decode(const uint8_t *p, struct rec_hdr *h);
 bool seg_awaits_sync_locked(const struct store *s, uint64_t i);
 
 uint64_t rec_csum(const uint8_t *hdr, const void *payload, size_t len, uint64_t seed);
+/* Start a record checksum state (an XXH3_state_t) with the header hdr, its
+ * checksum field counted as zero; rec_csum_update() adds the payload. */
+void rec_csum_begin(void *xxh3_state, const uint8_t *hdr, uint64_t seed);
 
 /*
  * Hash more payload bytes into a record checksum state.  Bulk payload goes

@@ -390,21 +390,30 @@ int store_close(struct store *s)
 
 /* ---- reads ---- */
 
+/* The aligned (O_DIRECT) read that covers the record of len payload bytes
+ * at file offset foff: its start in *start, its length returned. */
+static size_t rec_span(const struct store *s, uint64_t foff, uint32_t len, uint64_t *start)
+{
+	uint32_t al = MAX(s->dev.align, s->block);
+
+	*start = ALIGN_DOWN(foff, al);
+	return (size_t)(ALIGN_UP(foff + REC_HDR + len, al) - *start);
+}
+
 /* Bytes of the aligned reads that cover these records. */
 static size_t recs_span(const struct store *s, const struct rd_req *rq, unsigned n)
 {
-	uint32_t al = MAX(s->dev.align, s->block);
 	size_t total = 0;
+	uint64_t a;
 
 	for (unsigned i = 0; i < n; i++)
-		total += ALIGN_UP(rq[i].foff + REC_HDR + rq[i].len, al) - ALIGN_DOWN(rq[i].foff, al);
+		total += rec_span(s, rq[i].foff, rq[i].len, &a);
 	return total;
 }
 
 /* Read n records into arena (recs_span() bytes, aligned for O_DIRECT). */
 static int read_recs_into(struct store *s, struct rd_req *rq, unsigned n, uint8_t *arena)
 {
-	uint32_t al = MAX(s->dev.align, s->block);
 	struct sio_req *io;
 	size_t o = 0;
 	int r;
@@ -413,15 +422,15 @@ static int read_recs_into(struct store *s, struct rd_req *rq, unsigned n, uint8_
 	if (!io)
 		return -ENOMEM;
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t a = ALIGN_DOWN(rq[i].foff, al);
-		uint64_t b = ALIGN_UP(rq[i].foff + REC_HDR + rq[i].len, al);
+		uint64_t a;
+		size_t span = rec_span(s, rq[i].foff, rq[i].len, &a);
 
 		io[i].op = SIO_READ;
 		io[i].buf = arena + o;
-		io[i].len = b - a;
+		io[i].len = span;
 		io[i].off = a;
 		rq[i].rec = arena + o + (rq[i].foff - a);
-		o += b - a;
+		o += span;
 	}
 	sio_run(s->io, io, n);
 	for (unsigned i = 0; i < n; i++) {
@@ -812,14 +821,9 @@ struct get_batch {
 static int copy_verify(const uint8_t *rec, uint8_t *dst, uint32_t len, uint64_t seed)
 {
 	const uint8_t *src = rec + REC_HDR;
-	uint8_t h[REC_HDR];
 	XXH3_state_t st;
 
-	memcpy(h, rec, REC_HDR);
-	memset(h + 56, 0, 8);
-	memset(&st, 0, sizeof(st));
-	XXH3_64bits_reset_withSeed(&st, seed);
-	rec_csum_update(&st, h, REC_HDR);
+	rec_csum_begin(&st, rec, seed);
 	for (uint32_t o = 0; o < len; o += 32768) {
 		uint32_t c = MIN(32768u, len - o);
 
@@ -870,16 +874,15 @@ static void get_rd_prep(struct get_batch *b, struct get_rd *g, struct sio_req *i
 		io->len = REC_HDR + (size_t)g->e.len;
 		io->off = foff;
 	} else {
-		uint32_t al = MAX(s->dev.align, s->block);
-		uint64_t a = ALIGN_DOWN(foff, al);
-		uint64_t e = ALIGN_UP(foff + REC_HDR + g->e.len, al);
+		uint64_t a;
+		size_t span = rec_span(s, foff, g->e.len, &a);
 
 		io->op = SIO_READ;
 		io->buf = arena + *o;
-		io->len = e - a;
+		io->len = span;
 		io->off = a;
 		g->rec = arena + *o + (foff - a);
-		*o += e - a;
+		*o += span;
 	}
 }
 
@@ -953,16 +956,13 @@ int store_get_batch(struct store *s, struct store_get_req *reqs, unsigned n)
 		size_t o = 0;
 
 		if (!b.direct) {
-			uint32_t al = MAX(s->dev.align, s->block);
 			size_t span = 0;
+			uint64_t a;
 
-			for (unsigned k = 0; k < nd; k++) {
-				uint64_t foff = seg_foff(s, rd[k].e.seg) + rd[k].e.off;
-
-				span += ALIGN_UP(foff + REC_HDR + rd[k].e.len, al) -
-					ALIGN_DOWN(foff, al);
-			}
-			arena = arena_get(span, al, &kept);
+			for (unsigned k = 0; k < nd; k++)
+				span += rec_span(s, seg_foff(s, rd[k].e.seg) + rd[k].e.off,
+						 rd[k].e.len, &a);
+			arena = arena_get(span, MAX(s->dev.align, s->block), &kept);
 			/* Hand records over about GET_WAKE_BYTES at a time. */
 			wait = (unsigned)MAX((size_t)1, GET_WAKE_BYTES / (span / nd));
 		}
