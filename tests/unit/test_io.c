@@ -888,7 +888,14 @@ static void test_ring_failure_run(void **state)
 	free(data);
 }
 
-/* The write queue's ring breaks: every request finishes, with the error. */
+/*
+ * The write queue's ring breaks: every request finishes, with the error.
+ * The queue is as deep as the requests, so that every submission's own
+ * io_uring_enter() is the one that fails (with that request not yet handed
+ * to the kernel); with a shallower queue the failing call was at times a
+ * wait for room, with nothing unsent, depending on how fast the writes
+ * completed.
+ */
 static void wq_fail_once(struct fx *f, bool late)
 {
 	enum { N = 16 };
@@ -898,7 +905,7 @@ static void wq_fail_once(struct fx *f, bool late)
 	struct sio_wq *wq;
 	unsigned queued = 0;
 
-	assert_int_equal(sio_wq_create(f->io, 4, &wq), 0);
+	assert_int_equal(sio_wq_create(f->io, N, &wq), 0);
 	tr.wq = wq;
 	memset(w, 0, sizeof(w));
 	enter_fail_late = late;
