@@ -153,6 +153,8 @@ struct sio_counters {
 	uint64_t retries;      /* EAGAIN/EINTR retries */
 	uint64_t direct;       /* requests that used O_DIRECT */
 	uint64_t buffered;     /* requests that used the buffered fd */
+	uint64_t async;        /* reads sent straight to io_uring's workers:
+				* of 16 KiB or more, on tmpfs or ramfs */
 };
 void sio_get_counters(struct sio *io, struct sio_counters *c);
 

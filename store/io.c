@@ -20,7 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include <liburing.h>
 
@@ -30,6 +33,13 @@
 
 /* EAGAIN/EINTR retries per request (and per ring operation) before giving up. */
 #define SIO_MAX_RETRIES 1000
+/*
+ * Reads of at least this many bytes from a target whose reads always go to
+ * io_uring's worker threads (see reads_punted()) are sent there at once
+ * (IOSQE_ASYNC).  Smaller ones are not: for them the extra hand-off costs
+ * more than it saves (store-bench on tmpfs: 4 KiB gets -23%, 128 KiB gets +19%).
+ */
+#define SIO_ASYNC_MIN (16u << 10)
 /* Largest transfer in one SQE: the SQE length is 32 bits and the kernel caps
  * a single read/write below 2 GiB anyway.  A multiple of any sane align. */
 #define SIO_MAX_PIECE (1u << 30)
@@ -38,7 +48,7 @@
 
 /* Written only by the owning thread; read by sio_get_counters() (relaxed). */
 struct sio_cnt {
-	uint64_t submits, requests, short_io, retries, direct, buffered;
+	uint64_t submits, requests, short_io, retries, direct, buffered, async;
 };
 
 #define CNT_INC(c, f) __atomic_fetch_add(&(c)->f, 1, __ATOMIC_RELAXED)
@@ -55,6 +65,7 @@ struct sio {
 	int fd, dfd;
 	uint32_t align;
 	uint32_t read_align; /* sio_read_align() */
+	bool reads_punted;   /* reads_punted() */
 	unsigned qd;
 	pthread_key_t key; /* -> this thread's struct sio_ctx */
 	sio_fault_fn fault; /* __atomic: set by tests while others may run */
@@ -87,6 +98,7 @@ static void cnt_add(struct sio_cnt *dst, const struct sio_cnt *src)
 	dst->retries += __atomic_load_n(&src->retries, __ATOMIC_RELAXED);
 	dst->direct += __atomic_load_n(&src->direct, __ATOMIC_RELAXED);
 	dst->buffered += __atomic_load_n(&src->buffered, __ATOMIC_RELAXED);
+	dst->async += __atomic_load_n(&src->async, __ATOMIC_RELAXED);
 }
 
 /*
@@ -228,6 +240,25 @@ static uint32_t probe_read_align(int dfd, uint32_t align)
 	return align;
 }
 
+/*
+ * Whether every read of fd goes to an io_uring worker thread anyway: tmpfs
+ * (and ramfs) cannot read without possibly blocking in the sense io_uring
+ * asks (no nowait reads), so a read SQE is first tried inline, fails with
+ * -EAGAIN and is then queued to io-wq.  Queueing it right away skips the
+ * futile attempt and lets io-wq hand batches to more than one worker.
+ * Block devices and disk file systems complete reads asynchronously on
+ * their own, where forcing the worker would only add a thread hop.
+ */
+static bool reads_punted(int fd)
+{
+	struct statfs sf;
+	struct stat st;
+
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || fstatfs(fd, &sf))
+		return false;
+	return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
+}
+
 int sio_create(const struct sio_opts *o, struct sio **out)
 {
 	struct sio_ctx *c;
@@ -244,6 +275,7 @@ int sio_create(const struct sio_opts *o, struct sio **out)
 	io->dfd = o->dfd;
 	io->align = o->align;
 	io->read_align = probe_read_align(o->dfd, o->align);
+	io->reads_punted = reads_punted(o->fd);
 	io->qd = o->queue_depth ? MIN(o->queue_depth, SIO_MAX_QD) : SIO_DEFAULT_QD;
 	ret = pthread_mutex_init(&io->lock, NULL);
 	if (ret) {
@@ -352,6 +384,7 @@ void sio_get_counters(struct sio *io, struct sio_counters *out)
 	out->retries = sum.retries;
 	out->direct = sum.direct;
 	out->buffered = sum.buffered;
+	out->async = sum.async;
 }
 
 static int fault_apply(struct sio *io, const struct sio_req *r, uint64_t off, size_t len, int res)
@@ -452,6 +485,10 @@ static void req_prep(struct sio_ctx *c, struct io_uring_sqe *sqe, struct sio_req
 		io_uring_prep_read(sqe, fd, buf, (unsigned)len, off);
 	else
 		io_uring_prep_write(sqe, fd, buf, (unsigned)len, off);
+	if (r->op == SIO_READ && io->reads_punted && len >= SIO_ASYNC_MIN) {
+		sqe->flags |= IOSQE_ASYNC;
+		CNT_INC(&c->cnt, async);
+	}
 	io_uring_sqe_set_data(sqe, r);
 	CNT_INC(&c->cnt, requests);
 }

@@ -573,6 +573,54 @@ static void test_direct_choice(void **state)
 	free(b);
 }
 
+/*
+ * Reads of 16 KiB or more from a file on tmpfs go straight to io_uring's
+ * workers (where tmpfs reads end up anyway); smaller reads, writes, and any
+ * read of a file on a disk file system (/tmp here) do not.  The data is
+ * right either way.
+ */
+static void check_async_reads(struct fx *f, bool expect_async)
+{
+	enum { BIG = 64 << 10, SMALL = 4096, VEC = 20 << 10 };
+	uint8_t *data = xalloc(BIG), *big = xalloc(BIG), *small = xalloc(SMALL);
+	uint8_t *v0 = xalloc(VEC / 2), *v1 = xalloc(VEC / 2);
+	struct iovec iov[2] = { { v0, VEC / 2 }, { v1, VEC / 2 } };
+	struct sio_req w = { .op = SIO_WRITE, .buf = data, .len = BIG, .off = 0 };
+	struct sio_req r[3] = {
+		{ .op = SIO_READ, .buf = big, .len = BIG, .off = 0 },
+		{ .op = SIO_READ, .buf = small, .len = SMALL, .off = 4 * SMALL },
+		{ .op = SIO_READ, .iov = iov, .iovcnt = 2, .len = VEC, .off = SMALL },
+	};
+	struct sio_counters c0, c1;
+
+	fill(data, BIG, 11);
+	assert_int_equal(sio_run(f->io, &w, 1), 0);
+	sio_get_counters(f->io, &c0);
+	assert_int_equal(sio_run(f->io, r, 3), 0);
+	sio_get_counters(f->io, &c1);
+	assert_int_equal(c1.async - c0.async, expect_async ? 2 : 0);
+	assert_int_equal(c0.async, 0); /* the write */
+	assert_memory_equal(big, data, BIG);
+	assert_memory_equal(small, data + 4 * SMALL, SMALL);
+	assert_memory_equal(v0, data + SMALL, VEC / 2);
+	assert_memory_equal(v1, data + SMALL + VEC / 2, VEC / 2);
+	free(data);
+	free(big);
+	free(small);
+	free(v0);
+	free(v1);
+}
+
+static void test_async_reads_shm(void **state)
+{
+	check_async_reads(*state, true);
+}
+
+static void test_async_reads_tmp(void **state)
+{
+	check_async_reads(*state, false);
+}
+
 /* Without a direct fd everything is buffered, aligned or not. */
 static void test_buffered_only(void **state)
 {
@@ -1055,6 +1103,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_requests, fx_setup_shm, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_direct_choice, fx_setup_shm, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_buffered_only, fx_setup_buffered, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_async_reads_shm, fx_setup_shm, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_async_reads_tmp, fx_setup_tmp, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_threads, fx_setup_shm, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_with_live_threads, fx_setup_shm,
 						fx_teardown),
