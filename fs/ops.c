@@ -410,8 +410,12 @@ int fs_run(const struct fs_config *cfg)
 	fuse_loop_cfg_set_max_threads(lc, nthreads);
 	fuse_loop_cfg_set_idle_threads(lc, nthreads < 4 ? nthreads : 4);
 	ret = fs_rp_start(&fs, cfg->read_threads);
-	if (!ret)
-		ret = fuse_session_loop_mt(fs.se, lc) ? -EIO : 0;
+	if (!ret) {
+		/* libfuse returns the signal's number when SIGTERM, SIGINT or
+		 * SIGHUP ended the loop: a requested stop, followed by the
+		 * same unmount as below; only a negative value is a failure. */
+		ret = fuse_session_loop_mt(fs.se, lc) < 0 ? -EIO : 0;
+	}
 	fs_rp_stop(&fs);
 	fuse_loop_cfg_destroy(lc);
 out_unmount:

@@ -3,7 +3,8 @@
 # The daemon killed (SIGKILL), also in the middle of a copy-up: the mount
 # reports ENOTCONN; fusermount3 -u / umount -l clean it up; a remount on the
 # same upper and work directories shows everything that was synced, no
-# half-built object, and an emptied work directory.
+# half-built object, and an emptied work directory.  SIGTERM and SIGHUP
+# stop the daemon cleanly: unmounted, exit status 0, nothing lost.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fs-lib.sh"
 need_cmd python3
@@ -73,5 +74,23 @@ esac
 say "copy-up after the interruption ($size bytes before)"
 echo again >> "$M/big" || fail "copy-up after an interrupted one"
 assert_eq "$(tail -c 6 "$M/big")" again "append after remount"
+strata_umount "$M"
+
+say "SIGTERM and SIGHUP: unmount and exit 0, nothing lost"
+# (Not SIGINT: a shell without job control starts background commands with
+# it ignored, and libfuse leaves an ignored signal alone.)
+for sig in TERM HUP; do
+	strata_mount "$OPTS" "$M"
+	echo "$sig" > "$M/by-$sig" || fail "write before SIG$sig"
+	kill -s "$sig" "$_fs_pid"
+	rc=0
+	wait "$_fs_pid" || rc=$?
+	[ "$rc" = 0 ] || { tail -n 5 "$TEST_TMP/strata-fuse.log" >&2; fail "SIG$sig: strata-fuse exited with $rc"; }
+	grep -q " $M " /proc/mounts && fail "SIG$sig: still mounted after the daemon exited"
+	assert_eq "$(cat "$T/u/by-$sig")" "$sig" "SIG$sig: file in the upper"
+done
+strata_mount "$OPTS" "$M"
+assert_eq "$(cat "$M/by-TERM" "$M/by-HUP")" "TERM
+HUP" "files written before the signals"
 strata_umount "$M"
 say ok
