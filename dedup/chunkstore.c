@@ -266,12 +266,13 @@ int chunkstore_put(struct chunkstore *cs, const void *data, size_t len, struct d
 }
 
 /*
- * Turn what store_get() left in buf into raw bytes: for a compressed record
- * the frame is moved aside and decompressed into buf.
+ * Turn the record payload at src (buf, or memory the store lent) into the
+ * raw chunk at *data: a compressed frame is decompressed into buf (moved
+ * aside first when it is in buf itself); a raw one stays where it is.
  */
 static int finish_get(struct chunkstore *cs, const struct dedup_cid *cid,
-		      const struct store_rec_info *info, void *buf, size_t bufsize, size_t *len,
-		      bool verify)
+		      const struct store_rec_info *info, const void *src, void *buf,
+		      size_t bufsize, size_t *len, const void **data, bool verify)
 {
 	char s[DEDUP_CID_STR_SIZE];
 	int r = 0;
@@ -289,13 +290,17 @@ static int finish_get(struct chunkstore *cs, const struct dedup_cid *cid,
 			*len = info->user;
 			return -ENOBUFS;
 		}
-		frame = malloc(info->len);
-		if (!frame)
-			return -ENOMEM;
-		memcpy(frame, buf, info->len);
+		frame = NULL;
+		if (src == buf) {
+			frame = malloc(info->len);
+			if (!frame)
+				return -ENOMEM;
+			memcpy(frame, buf, info->len);
+			src = frame;
+		}
 		r = zctx_get(cs, &z);
 		if (!r) {
-			r = dedup_decompress(z, frame, info->len, buf, info->user);
+			r = dedup_decompress(z, src, info->len, buf, info->user);
 			zctx_put(cs, z);
 		}
 		free(frame);
@@ -307,6 +312,7 @@ static int finish_get(struct chunkstore *cs, const struct dedup_cid *cid,
 			return r;
 		}
 		*len = info->user;
+		*data = buf;
 	} else {
 		if (info->len != info->user) {
 			cid_str(cid, s);
@@ -315,11 +321,12 @@ static int finish_get(struct chunkstore *cs, const struct dedup_cid *cid,
 			return -EBADMSG;
 		}
 		*len = info->len;
+		*data = src;
 	}
 	if (verify) {
 		struct dedup_cid got;
 
-		r = dedup_cid_compute(buf, *len, &got);
+		r = dedup_cid_compute(*data, *len, &got);
 		if (r)
 			return r;
 		if (!dedup_cid_equal(&got, cid)) {
@@ -336,6 +343,7 @@ int chunkstore_get(struct chunkstore *cs, const struct dedup_cid *cid, void *buf
 {
 	struct store_rec_info info;
 	struct store_key key;
+	const void *data;
 	size_t got = 0;
 	int r;
 
@@ -349,7 +357,7 @@ int chunkstore_get(struct chunkstore *cs, const struct dedup_cid *cid, void *buf
 	}
 	if (r)
 		return r;
-	return finish_get(cs, cid, &info, buf, bufsize, len, verify);
+	return finish_get(cs, cid, &info, buf, buf, bufsize, len, &data, verify);
 }
 
 int chunkstore_get_batch(struct chunkstore *cs, struct chunkstore_req *reqs, unsigned n)
@@ -366,14 +374,19 @@ int chunkstore_get_batch(struct chunkstore *cs, struct chunkstore_req *reqs, uns
 		dedup_cid_to_key(&reqs[i].cid, &sr[i].key);
 		sr[i].buf = reqs[i].buf;
 		sr[i].bufsize = reqs[i].bufsize;
+		/* A compressed frame left in the store's read buffer is
+		 * decompressed from there; a raw chunk is not copied at all. */
+		sr[i].borrow = true;
 	}
 	store_get_batch(cs->s, sr, n);
 	for (unsigned i = 0; i < n; i++) {
 		reqs[i].len = 0;
+		reqs[i].data = reqs[i].buf;
 		reqs[i].res = sr[i].res;
 		if (!reqs[i].res)
-			reqs[i].res = finish_get(cs, &reqs[i].cid, &sr[i].info, reqs[i].buf,
-						 reqs[i].bufsize, &reqs[i].len, false);
+			reqs[i].res = finish_get(cs, &reqs[i].cid, &sr[i].info, sr[i].data,
+						 reqs[i].buf, reqs[i].bufsize, &reqs[i].len,
+						 &reqs[i].data, false);
 		if (reqs[i].res && !first)
 			first = reqs[i].res;
 	}

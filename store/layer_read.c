@@ -707,7 +707,8 @@ static ssize_t read_run(struct layer *l, uint64_t start, uint64_t count, uint64_
 			}
 			cs = pos - ch[k].off;
 			ce = MIN((uint64_t)ch[k].len, off + len - ch[k].off);
-			memcpy((uint8_t *)buf + done, (uint8_t *)reqs[k].buf + cs, (size_t)(ce - cs));
+			memcpy((uint8_t *)buf + done, (const uint8_t *)reqs[k].data + cs,
+			       (size_t)(ce - cs));
 			done += (size_t)(ce - cs);
 		}
 out_free:

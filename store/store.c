@@ -773,7 +773,9 @@ static int get_one(struct store *s, struct store_get_req *q, struct idx_ent *e)
  *    the payload straight into the caller's buffer, checksummed there
  *    (rec_csum() over the two pieces: the same value as rec_verify());
  *  - arena (O_DIRECT needs aligned buffers, as on a block device): the
- *    aligned span into the thread's arena, verified and copied out.
+ *    aligned span into the thread's arena, verified and copied out; or,
+ *    for a request that borrows and when the arena is the thread's kept
+ *    one, verified and left there (q->data points into it).
  * Either way get_rd_done() checks each record as its read completes,
  * while the later ones are still in flight, so that the data is hashed and
  * copied while it is still in the CPU cache (one pass over memory, not
@@ -787,6 +789,7 @@ struct get_rd {
 	uint8_t hdr[REC_HDR];
 	int res;
 	bool seen;              /* get_rd_done() ran */
+	bool borrowed;          /* verified in the arena, not copied out */
 };
 
 struct get_batch {
@@ -794,6 +797,7 @@ struct get_batch {
 	struct sio_req *io;
 	struct get_rd *rd;
 	bool direct;
+	bool lend;              /* the arena is the thread's kept one */
 };
 
 /* Batches up to this size keep their bookkeeping on the stack. */
@@ -853,10 +857,11 @@ static void get_rd_done(struct sio_req *req, void *arg)
 	if (!res && b->direct &&
 	    rec_csum(rec, g->q->buf, g->e.len, b->s->seed) != get_le64(rec + 56))
 		res = -EBADMSG;
-	if (!res && !b->direct && g->e.len)
+	if (!res && !b->direct && g->e.len && !(g->q->borrow && b->lend))
 		res = copy_verify(rec, g->q->buf, g->e.len, b->s->seed);
 	else if (!res && !b->direct && rec_verify(rec, b->s->seed))
 		res = -EBADMSG;
+	g->borrowed = !res && !b->direct && g->e.len && g->q->borrow && b->lend;
 	g->res = res;
 }
 
@@ -937,6 +942,7 @@ int store_get_batch(struct store *s, struct store_get_req *reqs, unsigned n)
 		struct store_get_req *q = &reqs[i];
 		struct get_rd *g = &rd[nd];
 
+		q->data = q->buf;
 		q->res = idx_get(&s->idx, q->key.b, &g->e);
 		if (q->res)
 			continue;
@@ -953,6 +959,7 @@ int store_get_batch(struct store *s, struct store_get_req *reqs, unsigned n)
 		}
 		g->q = q;
 		g->seen = false;
+		g->borrowed = false;
 		nd++;
 	}
 	if (nd) {
@@ -967,6 +974,7 @@ int store_get_batch(struct store *s, struct store_get_req *reqs, unsigned n)
 				span += rec_span(s, seg_foff(s, rd[k].e.seg) + rd[k].e.off,
 						 rd[k].e.len, &a);
 			arena = arena_get(span, MAX(s->dev.align, s->block), &kept);
+			b.lend = kept;
 			/* Hand records over about GET_WAKE_BYTES at a time. */
 			wait = (unsigned)MAX((size_t)1, GET_WAKE_BYTES / (span / nd));
 		} else {
@@ -985,6 +993,8 @@ int store_get_batch(struct store *s, struct store_get_req *reqs, unsigned n)
 			else
 				r = g->seen ? g->res : (io[k].res ? io[k].res : -EIO);
 			g->q->res = r == -ENOMEM ? r : get_rd_finish(s, g, r);
+			if (!r && !g->q->res && g->borrowed)
+				g->q->data = g->rec + REC_HDR;
 		}
 	}
 	for (unsigned i = 0; i < n; i++)

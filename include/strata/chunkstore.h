@@ -177,12 +177,18 @@ struct chunkstore_req {
 	size_t bufsize;
 	size_t len;     /* out: raw length */
 	int res;        /* out: 0 or -errno as for chunkstore_get() */
+	/* out, when res is 0: the raw chunk, len bytes: buf, or for a chunk
+	 * stored uncompressed possibly the store's per-thread read buffer,
+	 * valid until this thread's next store read or store_close() (see
+	 * store_get_req.data in strata/store.h) */
+	const void *data;
 };
 
 /*
  * Read n chunks with one batched store read (store_get_batch()), then
- * decompress those that need it.  Returns 0 when all succeeded, else the
- * first failing request's -errno (each request has its own res).
+ * decompress those that need it (straight from the store's read buffer
+ * where the device needs aligned reads).  Returns 0 when all succeeded,
+ * else the first failing request's -errno (each request has its own res).
  */
 int chunkstore_get_batch(struct chunkstore *cs, struct chunkstore_req *reqs, unsigned n);
 

@@ -158,17 +158,28 @@ struct store_get_req {
 	struct store_key key;
 	void *buf;
 	size_t bufsize;
+	/* in: the payload may be left where the store read it instead of
+	 * being copied into buf (see data) */
+	bool borrow;
 	size_t len;              /* out: payload length */
 	struct store_rec_info info; /* out */
 	int res;                 /* out: 0 or -errno as for store_get() */
+	/* out, when res is 0: the verified payload, len bytes: buf, or with
+	 * borrow possibly the store's per-thread read buffer, which stays
+	 * valid until this thread's next store_get(), store_get_batch() or
+	 * store_close(), of any store.  Borrowing saves a copy where the
+	 * device needs aligned reads (the payload cannot be read into buf
+	 * itself); it is meant for callers that transform the payload anyway
+	 * (decompress it). */
+	const void *data;
 };
 
 /*
  * Read n records with as few io_uring submissions as the queue depth
  * allows.  Every request gets its own res; returns 0 when all succeeded,
  * else the first failing request's -errno.  Each request needs a buffer of
- * its own: payloads may be read straight into them, so a failed request's
- * buffer may hold partial or unverified bytes.
+ * its own (also when borrowing): payloads may be read straight into them,
+ * so a failed request's buffer may hold partial or unverified bytes.
  */
 int store_get_batch(struct store *s, struct store_get_req *reqs, unsigned n);
 

@@ -170,6 +170,66 @@ static void test_policy_none(void **state)
 	chunkstore_destroy(cs);
 }
 
+/*
+ * On a store that reads through aligned O_DIRECT (ext4 in /var/tmp), a
+ * batch leaves chunks stored raw in the store's read buffer (data is not
+ * buf) and decompresses the others from there into buf; both are the
+ * chunks that were put.  A single get always fills buf.
+ */
+static void test_batch_borrowed(void **state)
+{
+	const char *p = tpath("/var/tmp", "chunkstore-borrow");
+	static uint8_t data[4][70000], out[4][70000];
+	struct chunkstore_req reqs[4];
+	struct dedup_cid ids[4];
+	struct chunkstore_put_info pi;
+	struct chunkstore *cs;
+	struct store_info in;
+	struct store *s;
+	size_t len;
+
+	assert_int_equal(create_store(p, 64 << 20, 1 << 20), 0);
+	s = open_store(p, false, -1);
+	store_get_info(s, &in);
+	assert_true(in.direct_io);
+	assert_int_equal(chunkstore_create(s, NULL, &cs), 0);
+	for (int i = 0; i < 4; i++) {
+		if (i % 2)
+			fill(data[i], sizeof(data[i]), 20 + i); /* stored raw */
+		else
+			text(data[i], sizeof(data[i]), 20 + i); /* compressed */
+		assert_int_equal(chunkstore_put(cs, data[i], sizeof(data[i]), &ids[i], &pi), 0);
+		assert_int_equal(pi.compressed, i % 2 == 0);
+	}
+	/* Reopened: read from the device, not from the write buffers. */
+	chunkstore_destroy(cs);
+	assert_int_equal(store_close(s), 0);
+	s = open_store(p, false, -1);
+	assert_int_equal(chunkstore_create(s, NULL, &cs), 0);
+	memset(reqs, 0, sizeof(reqs));
+	for (int i = 0; i < 4; i++) {
+		reqs[i].cid = ids[i];
+		reqs[i].buf = out[i];
+		reqs[i].bufsize = sizeof(out[i]);
+	}
+	assert_int_equal(chunkstore_get_batch(cs, reqs, 4), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(reqs[i].res, 0);
+		assert_int_equal(reqs[i].len, sizeof(data[i]));
+		assert_memory_equal(reqs[i].data, data[i], sizeof(data[i]));
+		if (i % 2)
+			assert_ptr_not_equal(reqs[i].data, out[i]);
+		else
+			assert_ptr_equal(reqs[i].data, out[i]);
+	}
+	memset(out[1], 0, sizeof(out[1]));
+	assert_int_equal(chunkstore_get(cs, &ids[1], out[1], sizeof(out[1]), &len, true), 0);
+	assert_memory_equal(out[1], data[1], sizeof(data[1]));
+	chunkstore_destroy(cs);
+	assert_int_equal(store_close(s), 0);
+	unlink(p);
+}
+
 static void test_batch_and_corruption(void **state)
 {
 	struct chunkstore *cs;
@@ -200,9 +260,9 @@ static void test_batch_and_corruption(void **state)
 	assert_int_equal(reqs[2].res, 0);
 	assert_int_equal(reqs[3].res, -ENOENT);
 	assert_int_equal(reqs[2].len, 3000);
-	assert_memory_equal(out[0], data[0], sizeof(data[0]));
-	assert_memory_equal(out[1], data[1], sizeof(data[1]));
-	assert_memory_equal(out[2], data[2], 3000);
+	assert_memory_equal(reqs[0].data, data[0], sizeof(data[0]));
+	assert_memory_equal(reqs[1].data, data[1], sizeof(data[1]));
+	assert_memory_equal(reqs[2].data, data[2], 3000);
 
 	/* An EIO on one request is that request's error. */
 	fail_batch_idx = 1;
@@ -357,6 +417,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_put_get_dedup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_none, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_and_corruption, setup, teardown),
+		cmocka_unit_test(test_batch_borrowed),
 		cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
 		cmocka_unit_test(test_refs),
 		cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),

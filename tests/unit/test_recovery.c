@@ -146,9 +146,11 @@ static void test_torn_record(void **state)
 	unlink(p);
 }
 
-static void test_corrupt_payload(void **state)
+/* A corrupt payload: EBADMSG also for a batched get that borrows (in
+ * /var/tmp the record is checked in the arena, not copied out). */
+static void corrupt_payload_in(const char *dir)
 {
-	const char *p = tpath(SHM, "badrec");
+	const char *p = tpath(dir, "badrec");
 	struct store_fsck_report rep;
 	struct store_key k;
 	uint8_t buf[5000];
@@ -169,6 +171,13 @@ static void test_corrupt_payload(void **state)
 	s = open_store(p, false, -1);
 	log_start();
 	assert_int_equal(store_get(s, &k, buf, sizeof(buf), &len, NULL), -EBADMSG);
+	{
+		struct store_get_req q = { .key = k, .buf = buf, .bufsize = sizeof(buf),
+					   .borrow = true };
+
+		assert_int_equal(store_get_batch(s, &q, 1), -EBADMSG);
+		assert_int_equal(q.res, -EBADMSG);
+	}
 	log_stop();
 	/* The log line names the key and where it is. */
 	{
@@ -187,6 +196,12 @@ static void test_corrupt_payload(void **state)
 	assert_int_equal(rep.records, 30);
 	assert_true(rep.checkpoint_ok);
 	unlink(p);
+}
+
+static void test_corrupt_payload(void **state)
+{
+	corrupt_payload_in(SHM);
+	corrupt_payload_in("/var/tmp");
 }
 
 static void test_both_slots_corrupt(void **state)
