@@ -151,10 +151,10 @@ static void *reader_main(void *arg)
 		rd->err = -ENOMEM;
 		goto out;
 	}
-	/* Sequential: each thread reads its own slice, like fio's numjobs
-	 * with offset_increment; random: rand_ops spread over the threads. */
 	/* Fault the buffers in before the clock starts. */
 	memset(bufs, 0, (size_t)qd * bs);
+	/* Sequential: each thread reads its own slice, like fio's numjobs
+	 * with offset_increment; random: rand_ops spread over the threads. */
 	lo = nkeys * rd->id / b->threads;
 	hi = nkeys * (rd->id + 1) / b->threads;
 	total = rd->random ? b->rand_ops / b->threads : hi - lo;
@@ -262,8 +262,12 @@ int main(int argc, char **argv)
 
 		if (c == '?')
 			return usage();
-		if (c == 'n' || c == 'b') {
-			*(c == 'n' ? &no_put : &borrow_first) = true;
+		if (c == 'n') {
+			no_put = true;
+			continue;
+		}
+		if (c == 'b') {
+			borrow_first = true;
 			continue;
 		}
 		v = strtoull(optarg, &end, 10);
