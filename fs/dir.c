@@ -201,6 +201,7 @@ void fs_dir_changed(struct fs *fs, struct fs_inode *dir)
 }
 
 struct dir_handle {
+	struct fs_handle hd; /* first: fs/handles.c */
 	pthread_mutex_t lock;
 	struct fs_dir d;
 	bool read; /* served an entry since the snapshot */
@@ -210,6 +211,15 @@ struct dir_handle {
 static uint64_t dir_gen(struct fs_inode *n)
 {
 	return __atomic_load_n(&n->dir_gen, __ATOMIC_SEQ_CST);
+}
+
+static void dir_handle_free(struct fs_handle *hd)
+{
+	struct dir_handle *h = (struct dir_handle *)hd;
+
+	fs_dir_free(&h->d);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
 }
 
 void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -238,11 +248,11 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * listing whenever it changes the directory (fs_dir_changed). */
 	fi->keep_cache = 1;
 	fi->cache_readdir = 1;
+	fs_handle_link(fs, &h->hd, dir_handle_free);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* interrupted: nobody will release it */
-		fs_dir_free(&h->d);
-		pthread_mutex_destroy(&h->lock);
-		free(h);
+		fs_handle_unlink(fs, &h->hd);
+		dir_handle_free(&h->hd);
 	}
 }
 
@@ -346,9 +356,8 @@ void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino,
 {
 	struct dir_handle *h = (struct dir_handle *)(uintptr_t)fi->fh;
 
-	fs_dir_free(&h->d);
-	pthread_mutex_destroy(&h->lock);
-	free(h);
+	fs_handle_unlink(fs_from_req(req), &h->hd);
+	dir_handle_free(&h->hd);
 	fuse_reply_err(req, 0);
 }
 

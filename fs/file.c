@@ -13,6 +13,7 @@
 #include "fs/fs-internal.h"
 
 struct fs_fh {
+	struct fs_handle hd; /* first: fs/handles.c */
 	struct fs_layer_file *lf;
 	bool data_only; /* a metacopy's lower data: its fd has no metadata */
 	int32_t pt_id;	/* passthrough backing id, 0 = caching mode */
@@ -25,6 +26,16 @@ int fs_create_file(fuse_req_t req, struct fs *fs, struct fs_inode *dir,
 static struct fs_fh *fh(struct fuse_file_info *fi)
 {
 	return (struct fs_fh *)(uintptr_t)fi->fh;
+}
+
+/* A handle the kernel will never release (fs_handles_drop_all()): its
+ * passthrough backing id went with the connection. */
+static void fh_drop(struct fs_handle *hd)
+{
+	struct fs_fh *h = (struct fs_fh *)hd;
+
+	h->lf->layer->ops->close(h->lf);
+	free(h);
 }
 
 /* With the writeback cache the kernel reads pages of files open for
@@ -57,10 +68,12 @@ static void reply_open(fuse_req_t req, struct fs *fs, struct fs_inode *n,
 	 * of upper data must not trust what an earlier one left there. */
 	fi->keep_cache = !upper || !fs->cfg.passthrough;
 	fi->noflush = h->pt_id != 0; /* FLUSH would wait for the daemon */
+	fs_handle_link(fs, &h->hd, fh_drop);
 	fs_wire_open_reply(h->pt_id);
 	r = fuse_reply_open(req, fi);
 	fs_wire_open_reply(0);
 	if (r == -ENOENT) {
+		fs_handle_unlink(fs, &h->hd);
 		fs_pt_release(fs, n, h->pt_id);
 		h->lf->layer->ops->close(h->lf);
 		free(h);
@@ -160,10 +173,12 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = 1;
 	fi->noflush = h->pt_id != 0;
+	fs_handle_link(fs, &h->hd, fh_drop);
 	fs_wire_open_reply(h->pt_id);
 	ret = fuse_reply_create(req, &e, fi);
 	fs_wire_open_reply(0);
 	if (ret == -ENOENT) {
+		fs_handle_unlink(fs, &h->hd);
 		fs_pt_release(fs, node, h->pt_id);
 		fs_inode_forget(fs, node, 1);
 		close(fd);
@@ -264,6 +279,7 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_fh *h = fh(fi);
 
+	fs_handle_unlink(fs_from_req(req), &h->hd);
 	fs_pt_release(fs_from_req(req), fs_inode_from_id(fs_from_req(req), ino),
 		      h->pt_id);
 	h->lf->layer->ops->close(h->lf);

@@ -128,6 +128,8 @@ void fs_store_close(struct fs *fs);
  *   3. fs->links_lock: only while a layer's hardlink table is built (it
  *      calls layer ops, no strata lock).
  *   4. fs->table_lock (leaf: nothing is locked while it is held).
+ *   5. fs->handles_lock (leaf, fs/handles.c): only to link or unlink a
+ *      handle.
  *   Directory handles have their own mutex (fs/dir.c), taken with no
  *   other lock held; a readdirplus under it takes 2 and 4 as lookups do.
  * Names within one directory need no strata lock: the kernel holds the
@@ -210,7 +212,30 @@ struct fs {
 	char *store_path;
 
 	struct fs_quota *quota; /* fs/quota.c; NULL without upper limits */
+
+	/* Every file and directory handle the kernel holds (fs/handles.c). */
+	pthread_mutex_t handles_lock; /* lock order 5 (leaf) */
+	struct fs_handle *handles;    /* handles_lock */
 };
+
+/*
+ * fs/handles.c: the handles the kernel holds, so that a daemon stopped by
+ * a signal (whose open files the kernel never releases to it) frees them
+ * before it exits, as it does everything else.  Embedded first in struct
+ * fs_fh (fs/file.c) and struct dir_handle (fs/dir.c).  Link a handle
+ * before the reply that hands it to the kernel (a RELEASE may follow at
+ * once, on another thread) and unlink it when it is released, or when
+ * that reply fails.
+ */
+struct fs_handle {
+	struct fs_handle *prev, *next;
+	void (*drop)(struct fs_handle *h); /* close and free it */
+};
+void fs_handles_init(struct fs *fs);
+void fs_handle_link(struct fs *fs, struct fs_handle *h, void (*drop)(struct fs_handle *h));
+void fs_handle_unlink(struct fs *fs, struct fs_handle *h);
+/* After the session loop: drop every handle still linked. */
+void fs_handles_drop_all(struct fs *fs);
 
 /* Upper xattr holding the st_ino a copied-up object reports (decimal), so
  * that it keeps its lower number across remounts.  Under trusted.overlay.

@@ -20,6 +20,7 @@ fs_libfs_a_SOURCES = \
 	fs/remove.c \
 	fs/rename.c \
 	fs/file.c \
+	fs/handles.c \
 	fs/passthrough.c \
 	fs/readpool.c \
 	fs/killpriv.c \

@@ -203,6 +203,7 @@ static int fs_setup(struct fs *fs)
 	fs->timeout = fs->cfg.timeout;
 	pthread_rwlock_init(&fs->rename_lock, NULL);
 	pthread_mutex_init(&fs->links_lock, NULL);
+	fs_handles_init(fs);
 	ret = fs_table_init(fs);
 	if (ret)
 		return ret;
@@ -241,6 +242,8 @@ static int fs_setup(struct fs *fs)
 
 static void fs_teardown(struct fs *fs)
 {
+	/* Before the layers: dropping a file handle closes its layer file. */
+	fs_handles_drop_all(fs);
 	for (unsigned i = 0; i <= FS_MAX_LAYERS; i++) {
 		fs_layer_destroy(fs->layers[i]);
 		fs_links_free(fs->links[i]);
