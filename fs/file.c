@@ -28,8 +28,9 @@ static struct fs_fh *fh(struct fuse_file_info *fi)
 	return (struct fs_fh *)(uintptr_t)fi->fh;
 }
 
-/* A handle the kernel will never release (fs_handles_drop_all()): its
- * passthrough backing id went with the connection. */
+/* Close and free a handle whose passthrough backing id is released, or
+ * (fs_handles_drop_all(), a handle the kernel never released) went with
+ * the connection. */
 static void fh_drop(struct fs_handle *hd)
 {
 	struct fs_fh *h = (struct fs_fh *)hd;
@@ -75,8 +76,7 @@ static void reply_open(fuse_req_t req, struct fs *fs, struct fs_inode *n,
 	if (r == -ENOENT) {
 		fs_handle_unlink(fs, &h->hd);
 		fs_pt_release(fs, n, h->pt_id);
-		h->lf->layer->ops->close(h->lf);
-		free(h);
+		fh_drop(&h->hd);
 	}
 }
 
@@ -282,8 +282,7 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fs_handle_unlink(fs_from_req(req), &h->hd);
 	fs_pt_release(fs_from_req(req), fs_inode_from_id(fs_from_req(req), ino),
 		      h->pt_id);
-	h->lf->layer->ops->close(h->lf);
-	free(h);
+	fh_drop(&h->hd);
 	fuse_reply_err(req, 0);
 }
 

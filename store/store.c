@@ -849,6 +849,8 @@ static void get_rd_done(struct sio_req *req, void *arg)
 	const uint8_t *rec = g->rec;
 	struct rec_hdr h;
 	int res = req->res;
+	/* Arena only: a borrowing request verified in place, not copied out. */
+	bool lent = !b->direct && g->e.len && g->q->borrow && b->lend;
 
 	g->seen = true;
 	/* rec_is(): a user type, never REC_PAD. */
@@ -857,11 +859,11 @@ static void get_rd_done(struct sio_req *req, void *arg)
 	if (!res && b->direct &&
 	    rec_csum(rec, g->q->buf, g->e.len, b->s->seed) != get_le64(rec + 56))
 		res = -EBADMSG;
-	if (!res && !b->direct && g->e.len && !(g->q->borrow && b->lend))
+	if (!res && !b->direct && g->e.len && !lent)
 		res = copy_verify(rec, g->q->buf, g->e.len, b->s->seed);
 	else if (!res && !b->direct && rec_verify(rec, b->s->seed))
 		res = -EBADMSG;
-	g->borrowed = !res && !b->direct && g->e.len && g->q->borrow && b->lend;
+	g->borrowed = lent && !res;
 	g->res = res;
 }
 
@@ -993,7 +995,7 @@ int store_get_batch(struct store *s, struct store_get_req *reqs, unsigned n)
 			else
 				r = g->seen ? g->res : (io[k].res ? io[k].res : -EIO);
 			g->q->res = r == -ENOMEM ? r : get_rd_finish(s, g, r);
-			if (!r && !g->q->res && g->borrowed)
+			if (g->borrowed && !g->q->res)
 				g->q->data = g->rec + REC_HDR;
 		}
 	}
