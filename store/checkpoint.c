@@ -236,7 +236,7 @@ static int cp_try(struct store *s, const struct cp_slot *c)
 {
 	struct rd_req cr = { 0 }, *pr = NULL;
 	uint8_t *arena = NULL, *parena = NULL, *cp;
-	uint64_t gen, next_seg_seq, start_seq, prev_start_seq, nrec, nseg;
+	uint64_t gen, next_seg_seq, start_seq, prev_start_seq, nrec, nseg, nents = 0;
 	uint32_t npages;
 	int r;
 
@@ -299,7 +299,13 @@ static int cp_try(struct store *s, const struct cp_slot *c)
 			goto out;
 		}
 	}
-	/* Everything verified: apply. */
+	/* Everything verified: apply, into an index sized for it at once. */
+	for (uint32_t i = 0; i < npages; i++)
+		if (get_le16(pr[i].rec + 4) == REC_CP_INDEX)
+			nents += pr[i].len / CP_ENT_SIZE;
+	r = idx_reserve(&s->idx, nents);
+	if (r)
+		goto out;
 	for (uint32_t i = 0; i < npages; i++) {
 		const uint8_t *pl = pr[i].rec + REC_HDR;
 

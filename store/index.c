@@ -60,9 +60,8 @@ static uint32_t find_slot(const struct idx_shard *sh, const uint8_t *key, uint64
 	return i;
 }
 
-static int grow(struct idx_shard *sh)
+static int grow_to(struct idx_shard *sh, uint32_t ncap)
 {
-	uint32_t ncap = sh->cap * 2;
 	struct idx_ent *nt = calloc(ncap, sizeof(*nt)), *ot = sh->tab;
 	uint32_t ocap = sh->cap;
 
@@ -76,6 +75,49 @@ static int grow(struct idx_shard *sh)
 		nt[find_slot(sh, ot[i].key, key_hash(ot[i].key))] = ot[i];
 	}
 	free(ot);
+	return 0;
+}
+
+static int grow(struct idx_shard *sh)
+{
+	return grow_to(sh, sh->cap * 2);
+}
+
+static uint64_t isqrt64(uint64_t v)
+{
+	uint64_t r = 0;
+
+	while ((r + 1) * (r + 1) <= v)
+		r++;
+	return r;
+}
+
+/*
+ * Room for about n keys in all, made at once: loading a checkpoint of n
+ * records would otherwise double every shard several times, rehashing
+ * and faulting in each table on the way.  A shard gets its share plus
+ * four standard deviations (keys fall into shards like balls into bins).
+ */
+int idx_reserve(struct store_index *x, uint64_t n)
+{
+	uint64_t share = n / IDX_SHARDS, want = share + 4 * (isqrt64(share) + 1);
+	uint64_t cap = IDX_INIT_CAP;
+
+	while (want * 4 > cap * 3)
+		cap *= 2;
+	if (cap > UINT32_MAX / 2)
+		return -ENOMEM;
+	for (unsigned i = 0; i < IDX_SHARDS; i++) {
+		struct idx_shard *sh = &x->sh[i];
+		int r = 0;
+
+		pthread_mutex_lock(&sh->lock);
+		if (sh->cap < cap)
+			r = grow_to(sh, (uint32_t)cap);
+		pthread_mutex_unlock(&sh->lock);
+		if (r)
+			return r;
+	}
 	return 0;
 }
 

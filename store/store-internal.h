@@ -193,6 +193,7 @@ struct store_index {
 
 int idx_init(struct store_index *x);
 void idx_free(struct store_index *x);
+int idx_reserve(struct store_index *x, uint64_t n);
 /* Copy the entry for key into *e; 0 or -ENOENT. */
 int idx_get(struct store_index *x, const uint8_t *key, struct idx_ent *e);
 /* Insert or replace; *old (may be NULL) receives a replaced entry and

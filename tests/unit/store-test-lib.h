@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,6 +30,32 @@ static inline const char *tpath(const char *dir, const char *name)
 	snprintf(test_path, sizeof(test_path), "%s/strata-test-%d-%s", dir, (int)getpid(), name);
 	unlink(test_path);
 	return test_path;
+}
+
+/*
+ * Group teardown: remove every file tpath() made for this process, also
+ * those of a test that failed an assertion (cmocka leaves the test function
+ * there, before its own unlink).
+ */
+static inline int tpath_cleanup(void **state)
+{
+	static const char *const dirs[] = { "/dev/shm", "/var/tmp", "/tmp" };
+	char prefix[64];
+
+	(void)state;
+	snprintf(prefix, sizeof(prefix), "strata-test-%d-", (int)getpid());
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		DIR *d = opendir(dirs[i]);
+		struct dirent *e;
+
+		if (!d)
+			continue;
+		while ((e = readdir(d)))
+			if (!strncmp(e->d_name, prefix, strlen(prefix)))
+				unlinkat(dirfd(d), e->d_name, 0);
+		closedir(d);
+	}
+	return 0;
 }
 
 static inline void mkkey(struct store_key *k, uint32_t n, uint32_t salt)

@@ -882,5 +882,5 @@ int main(void)
 		cmocka_unit_test(test_compact_concurrent),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, tpath_cleanup);
 }

@@ -267,5 +267,5 @@ int main(void)
 	};
 
 	strata_log_init("test_policy", STRATA_LOG_ERR);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, tpath_cleanup);
 }

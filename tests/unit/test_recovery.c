@@ -68,6 +68,47 @@ static void test_checkpoint_then_rollforward(void **state)
 	unlink(p);
 }
 
+/*
+ * A checkpoint of many records loads into an index sized for them at once
+ * (idx_reserve): every record is found after the reopen, and the index
+ * keeps working for puts, duplicate keys and deletes after it.
+ */
+static void test_checkpoint_many(void **state)
+{
+	const char *p = tpath(SHM, "cpmany");
+	const uint32_t n = 30000;
+	struct store_stats st;
+	struct store *s;
+
+	assert_int_equal(create_store(p, 64 * MiB, 0), 0);
+	s = open_store(p, false, -1);
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(put_n(s, i, 3, 100 + i % 200), 0);
+	assert_int_equal(store_close(s), 0); /* close writes a checkpoint */
+
+	s = open_store(p, false, -1);
+	store_get_stats(s, &st);
+	assert_int_equal(st.replayed, 0);
+	assert_int_equal(st.records, n);
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(check_n(s, i, 3, 100 + i % 200), 0);
+	for (uint32_t i = 0; i < 1000; i++) {
+		struct store_key k;
+
+		mkkey(&k, i, 3);
+		assert_int_equal(store_delete(s, &k), 0);
+		assert_int_equal(put_n(s, n + i, 3, 64), 0);
+		assert_int_equal(put_n(s, 1000 + i, 3, 300), -EEXIST);
+	}
+	store_get_stats(s, &st);
+	assert_int_equal(st.records, n);
+	for (uint32_t i = 0; i < n + 1000; i++)
+		assert_int_equal(check_n(s, i, 3, i < 1000 ? 0 : i >= n ? 64 : 100 + i % 200),
+				 i < 1000 ? -ENOENT : 0);
+	assert_int_equal(store_close(s), 0);
+	unlink(p);
+}
+
 static void test_torn_tail(void **state)
 {
 	const char *p = tpath(SHM, "torn");
@@ -518,6 +559,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_checkpoint_then_rollforward),
+		cmocka_unit_test(test_checkpoint_many),
 		cmocka_unit_test(test_torn_tail),
 		cmocka_unit_test(test_torn_record),
 		cmocka_unit_test(test_corrupt_payload),
@@ -532,5 +574,5 @@ int main(void)
 		cmocka_unit_test(test_deleted_segment_free_after_sync),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, tpath_cleanup);
 }
