@@ -96,11 +96,13 @@ static uint64_t isqrt64(uint64_t v)
  * Room for about n keys in all, made at once: loading a checkpoint of n
  * records would otherwise double every shard several times, rehashing
  * and faulting in each table on the way.  A shard gets its share plus
- * four standard deviations (keys fall into shards like balls into bins).
+ * two standard deviations (keys fall into shards like balls into bins):
+ * the odd shard that gets more grows as before, while more slack would
+ * often double every table, and each page of a table costs a fault.
  */
 int idx_reserve(struct store_index *x, uint64_t n)
 {
-	uint64_t share = n / IDX_SHARDS, want = share + 4 * (isqrt64(share) + 1);
+	uint64_t share = n / IDX_SHARDS, want = share + 2 * (isqrt64(share) + 1);
 	uint64_t cap = IDX_INIT_CAP;
 
 	while (want * 4 > cap * 3)
