@@ -956,8 +956,7 @@ int layer_builder_commit(struct layer_builder *b, const struct image_digest *dif
 	struct sbuf out = { 0 };
 	struct store_key key;
 	uint32_t npieces;
-	void *skbuf = NULL;
-	size_t sklen = 0;
+	void *skhead = NULL;
 	int r;
 
 	if (b->err)
@@ -974,23 +973,32 @@ int layer_builder_commit(struct layer_builder *b, const struct image_digest *dif
 		return 0;
 	}
 	if (sk) {
-		struct dedup_span *spans = NULL;
-		size_t nspans = 0;
+		/*
+		 * The serialized skeleton is its head (counts and holes) and
+		 * then its bytes: chunked as one stream in two feeds (the same
+		 * chunks as the whole buffer), so megabytes of headers and
+		 * padding are not copied into a new buffer first.
+		 */
+		const void *bytes;
+		size_t hlen;
 
-		r = image_skeleton_serialize(sk, &skbuf, &sklen);
-		if (r)
-			goto out;
-		r = dedup_chunk_buffer(&b->params, skbuf, sklen, &spans, &nspans);
+		r = image_skeleton_parts(sk, &skhead, &hlen, &bytes);
 		if (r)
 			goto out;
 		b->cur_off = 0;
-		for (size_t i = 0; i < nspans && !r; i++)
-			r = add_chunk(b, (uint8_t *)skbuf + spans[i].offset, spans[i].len);
-		free(spans);
-		if (r)
+		dedup_chunker_reset(b->chunker);
+		r = dedup_chunker_feed(b->chunker, skhead, hlen, chunk_cb, b);
+		if (!r)
+			r = dedup_chunker_feed(b->chunker, bytes, (size_t)image_skeleton_bytes(sk),
+					       chunk_cb, b);
+		if (!r)
+			r = dedup_chunker_finish(b->chunker, chunk_cb, b);
+		if (r) {
+			dedup_chunker_reset(b->chunker);
 			goto out;
+		}
 		skel_count = b->nchunks - skel_start;
-		skel_bytes = sklen;
+		skel_bytes = hlen + image_skeleton_bytes(sk);
 	}
 	/* Every chunk written and its id known before the index is built. */
 	r = dedup_pipeline_flush(b->pipe);
@@ -1028,7 +1036,7 @@ out:
 			strerror(-r));
 		b->err = r;
 	}
-	free(skbuf);
+	free(skhead);
 	free(out.p);
 	return r;
 }

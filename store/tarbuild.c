@@ -81,9 +81,10 @@ static uint64_t get64(const uint8_t *p)
 	return v;
 }
 
-int image_skeleton_serialize(const struct image_skeleton *sk, void **bufp, size_t *lenp)
+int image_skeleton_parts(const struct image_skeleton *sk, void **head, size_t *head_len,
+			 const void **bytes)
 {
-	size_t len = SKEL_HDR + SKEL_HOLE * sk->nholes + (size_t)sk->len;
+	size_t len = SKEL_HDR + SKEL_HOLE * sk->nholes;
 	uint8_t *b = malloc(len), *p;
 
 	if (!b)
@@ -97,10 +98,30 @@ int image_skeleton_serialize(const struct image_skeleton *sk, void **bufp, size_
 		put64(p + 8, sk->holes[i].size);
 		put64(p + 16, sk->holes[i].index);
 	}
+	*head = b;
+	*head_len = len;
+	*bytes = sk->bytes;
+	return 0;
+}
+
+int image_skeleton_serialize(const struct image_skeleton *sk, void **bufp, size_t *lenp)
+{
+	const void *bytes;
+	size_t hlen;
+	void *head;
+	uint8_t *b;
+
+	if (image_skeleton_parts(sk, &head, &hlen, &bytes))
+		return -ENOMEM;
+	b = realloc(head, hlen + (size_t)sk->len);
+	if (!b) {
+		free(head);
+		return -ENOMEM;
+	}
 	if (sk->len)
-		memcpy(p, sk->bytes, (size_t)sk->len);
+		memcpy(b + hlen, bytes, (size_t)sk->len);
 	*bufp = b;
-	*lenp = len;
+	*lenp = hlen + (size_t)sk->len;
 	return 0;
 }
 

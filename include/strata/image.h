@@ -180,6 +180,14 @@ uint64_t image_skeleton_bytes(const struct image_skeleton *sk);
 size_t image_skeleton_nholes(const struct image_skeleton *sk);
 /* Serialize into a malloc'ed buffer (caller frees); 0 or -ENOMEM. */
 int image_skeleton_serialize(const struct image_skeleton *sk, void **buf, size_t *len);
+/*
+ * The serialized form in two parts, without copying the bytes: *head (a
+ * malloc'ed buffer of *head_len bytes: magic, counts and holes; caller
+ * frees) followed by *bytes (image_skeleton_bytes() bytes, owned by sk).
+ * 0 or -ENOMEM.
+ */
+int image_skeleton_parts(const struct image_skeleton *sk, void **head, size_t *head_len,
+			 const void **bytes);
 /* Parse a serialized skeleton; -EBADMSG on any inconsistency. */
 int image_skeleton_parse(const void *buf, size_t len, struct image_skeleton **out);
 
