@@ -298,11 +298,10 @@ static int cp_try(struct store *s, const struct cp_slot *c)
 			r = pr[i].res ? pr[i].res : -EINVAL;
 			goto out;
 		}
+		if (type == REC_CP_INDEX)
+			nents += pr[i].len / CP_ENT_SIZE;
 	}
 	/* Everything verified: apply, into an index sized for it at once. */
-	for (uint32_t i = 0; i < npages; i++)
-		if (get_le16(pr[i].rec + 4) == REC_CP_INDEX)
-			nents += pr[i].len / CP_ENT_SIZE;
 	r = idx_reserve(&s->idx, nents);
 	if (r)
 		goto out;

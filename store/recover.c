@@ -214,7 +214,7 @@ static int read_seg(struct store *s, uint64_t seg, struct seg_img *m, uint32_t f
 	}
 	if (m->dirty > to)
 		memset(m->buf + to, 0, m->dirty - to);
-	m->dirty = MAX(to, from);
+	m->dirty = to; /* >= from: SEEK_HOLE never answers before the offset */
 	req.len = to - from;
 	if (req.len)
 		r = sio_run(s->io, &req, 1);
