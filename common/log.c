@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 #include <errno.h>
 
@@ -12,6 +13,7 @@
 
 static const char *log_prog = "strata";
 static enum strata_log_level log_threshold = STRATA_LOG_WARN;
+static bool log_stamps;
 static strata_log_sink_fn log_sink;
 static void *log_sink_arg;
 
@@ -42,16 +44,29 @@ void strata_log_set_sink(strata_log_sink_fn fn, void *arg)
 	log_sink_arg = arg;
 }
 
+void strata_log_set_timestamps(bool on)
+{
+	log_stamps = on;
+}
+
 void strata_log(enum strata_log_level lvl, const char *fmt, ...)
 {
 	char line[1024];
 	int saved = errno;
-	int n, off;
+	int n, off = 0, start;
 	va_list ap;
 
 	if (lvl > log_threshold)
 		return;
-	off = snprintf(line, sizeof(line), "%s: ", log_prog);
+	if (log_stamps && !log_sink) {
+		time_t now = time(NULL);
+		struct tm tm;
+
+		if (gmtime_r(&now, &tm))
+			off = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ", &tm);
+	}
+	start = off;
+	off += snprintf(line + off, sizeof(line) - off, "%s: ", log_prog);
 	if (lvl == STRATA_LOG_WARN)
 		off += snprintf(line + off, sizeof(line) - off, "warning: ");
 	va_start(ap, fmt);
@@ -64,7 +79,7 @@ void strata_log(enum strata_log_level lvl, const char *fmt, ...)
 		off = sizeof(line) - 2;
 	if (log_sink) {
 		line[off] = '\0';
-		log_sink(lvl, line + strlen(log_prog) + 2, log_sink_arg);
+		log_sink(lvl, line + start + strlen(log_prog) + 2, log_sink_arg);
 	} else {
 		line[off++] = '\n';
 		/* One write() so that lines from threads do not interleave. */

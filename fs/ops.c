@@ -341,7 +341,7 @@ int fs_run(const struct fs_config *cfg)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *lc = NULL;
-	int ready_fd = -1;
+	int ready_fd = -1, log_fd = -1;
 	unsigned nthreads;
 	bool early = false;
 	struct fs fs;
@@ -353,6 +353,15 @@ int fs_run(const struct fs_config *cfg)
 	for (size_t i = 0; i < cfg->nlower; i++)
 		early |= fs_lower_is_store(cfg->lowerdirs[i]);
 	early &= !cfg->foreground && !cfg->debug;
+	/* Opened here, so that a bad path fails the mount with a message. */
+	if (cfg->logfile) {
+		log_fd = open(cfg->logfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (log_fd < 0) {
+			ret = -errno;
+			log_err("log %s: %s", cfg->logfile, strerror(-ret));
+			return ret;
+		}
+	}
 	if (early) {
 		ret = fork_early(&ready_fd);
 		if (ret)
@@ -398,6 +407,14 @@ int fs_run(const struct fs_config *cfg)
 		ret = -EIO;
 		goto out_unmount;
 	}
+	if (log_fd >= 0) {
+		/* From here on messages go to the log (daemonizing pointed
+		 * stderr at /dev/null). */
+		if (dup2(log_fd, STDERR_FILENO) >= 0)
+			strata_log_set_timestamps(true);
+		close(log_fd);
+		log_fd = -1;
+	}
 	lc = fuse_loop_cfg_create();
 	if (!lc) {
 		ret = -ENOMEM;
@@ -430,6 +447,8 @@ out_signals:
 out_session:
 	fuse_session_destroy(fs.se);
 out:
+	if (log_fd >= 0)
+		close(log_fd);
 	fuse_opt_free_args(&args);
 	fs_teardown(&fs);
 	return ret;

@@ -37,8 +37,9 @@ void fs_config_release(struct fs_config *cfg)
 	free(cfg->mountpoint);
 	free(cfg->fuse_opts);
 	free(cfg->pidfile);
+	free(cfg->logfile);
 	cfg->upperdir = cfg->workdir = cfg->mountpoint = cfg->fuse_opts = NULL;
-	cfg->pidfile = NULL;
+	cfg->pidfile = cfg->logfile = NULL;
 }
 
 static int set_str(char **dst, const char *v)
@@ -201,6 +202,13 @@ static int parse_one(struct fs_config *cfg, char *opt)
 		return v && *v ? set_str(&cfg->workdir, v) : -EINVAL;
 	if (!strcmp(opt, "pidfile"))
 		return v && *v == '/' ? set_str(&cfg->pidfile, v) : -EINVAL;
+	if (!strcmp(opt, "log")) {
+		if (!v || *v != '/') {
+			log_err("log: expected an absolute path, got '%s'", v ? v : "");
+			return -EINVAL;
+		}
+		return set_str(&cfg->logfile, v);
+	}
 	if (!strcmp(opt, "squash_to_root"))
 		return parse_bool(opt, v, &cfg->squash_to_root);
 	if (!strcmp(opt, "squash_to_uid") || !strcmp(opt, "squash_to_gid")) {

@@ -368,6 +368,19 @@ out:
 	return r;
 }
 
+uint64_t cp_newest_gen(struct store *s)
+{
+	uint8_t buf[SLOT_SIZE];
+	struct cp_slot c;
+	uint64_t gen = 0;
+
+	for (int i = 0; i < 2; i++)
+		if (!strata_pread_full(s->dev.fd, buf, SLOT_SIZE, (off_t)(i + 1) * s->block) &&
+		    !slot_decode(buf, &c) && !memcmp(c.uuid, s->sb.uuid, 16) && c.gen > gen)
+			gen = c.gen;
+	return gen;
+}
+
 int cp_load(struct store *s, uint32_t *seg, uint32_t *off, uint64_t *lsn)
 {
 	uint8_t buf[2][SLOT_SIZE];

@@ -203,6 +203,29 @@ int idx_del(struct store_index *x, const uint8_t *key, struct idx_ent *old)
 	return 0;
 }
 
+void idx_swap(struct store_index *a, struct store_index *b)
+{
+	for (unsigned i = 0; i < IDX_SHARDS; i++) {
+		struct idx_shard *x = &a->sh[i], *y = &b->sh[i];
+		struct idx_ent *tab;
+		uint32_t cap, n;
+
+		pthread_mutex_lock(&x->lock);
+		pthread_mutex_lock(&y->lock);
+		tab = x->tab;
+		cap = x->cap;
+		n = x->n;
+		x->tab = y->tab;
+		x->cap = y->cap;
+		x->n = y->n;
+		y->tab = tab;
+		y->cap = cap;
+		y->n = n;
+		pthread_mutex_unlock(&y->lock);
+		pthread_mutex_unlock(&x->lock);
+	}
+}
+
 uint64_t idx_count(struct store_index *x)
 {
 	uint64_t n = 0;

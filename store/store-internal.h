@@ -203,6 +203,10 @@ int idx_put(struct store_index *x, const struct idx_ent *e, struct idx_ent *old,
 /* Remove; 0 and the removed entry in *old (may be NULL), or -ENOENT. */
 int idx_del(struct store_index *x, const uint8_t *key, struct idx_ent *old);
 uint64_t idx_count(struct store_index *x);
+/* Exchange the contents of a and b shard by shard, each under its lock: a
+ * lookup in a sees its old entry or the new one.  b must be private to the
+ * caller (its locks are taken second). */
+void idx_swap(struct store_index *a, struct store_index *b);
 /* Snapshot one shard's entries (malloc'd array in *out, count in *n). */
 int idx_snapshot_shard(struct store_index *x, unsigned shard, struct idx_ent **out,
 		       uint32_t *n);
@@ -297,6 +301,13 @@ struct store {
 	bool cp_loaded;		/* a checkpoint was used (not a full scan) */
 	bool cp_fresh;		/* no checkpoint had ever been written */
 	uint64_t bad_seg_hdrs;
+
+	/* read-only handles: the view of the store (view.c) */
+	pthread_mutex_t view_lock;	/* one reload at a time; before log_lock */
+	uint64_t view_gen;	/* newest checkpoint generation on disk when the
+				 * index was loaded */
+	uint64_t view_loads;	/* reloads done (view_lock) */
+	int view_direct;	/* store_open_opts.direct, for the reloads */
 };
 
 static inline uint64_t seg_foff(const struct store *s, uint64_t seg)
@@ -324,6 +335,15 @@ uint64_t cp_reserve_bytes_locked(const struct store *s);
 int cp_write_locked(struct store *s);
 /* Load the newest usable checkpoint; 0, or -ENOENT when none is usable. */
 int cp_load(struct store *s, uint32_t *seg, uint32_t *off, uint64_t *lsn);
+/* The highest generation in a valid checkpoint slot on disk (0: none). */
+uint64_t cp_newest_gen(struct store *s);
+
+/* view.c: read-only handles over a store other processes write */
+int view_init(struct store *s, int direct);
+void view_destroy(struct store *s);
+/* Reload the index if the store changed on disk since the view was
+ * loaded: 1 reloaded, 0 nothing new (or not a read-only handle), -errno. */
+int view_refresh(struct store *s);
 
 /* recover.c */
 int rec_read_seg_headers(struct store *s);
@@ -355,6 +375,8 @@ struct sio *store_test_sio(struct store *s);
 uint64_t store_test_head_offset(struct store *s);
 /* File offset of a record's header; 0 or -ENOENT. */
 int store_test_locate(struct store *s, const struct store_key *key, uint64_t *foff);
+/* Index reloads of a read-only handle (view.c). */
+uint64_t store_test_view_loads(struct store *s);
 /* Free the handle like a crash: no sync, no checkpoint, unwritten buffers
  * are dropped (writes already in flight are waited for). */
 void store_test_crash(struct store *s);

@@ -242,6 +242,7 @@ static void store_free(struct store *s)
 	free(s->segs);
 	free(s->path);
 	pthread_mutex_destroy(&s->log_lock);
+	view_destroy(s);
 	free(s);
 }
 
@@ -274,6 +275,7 @@ int store_open_internal(const struct store_open_opts *o, struct store **out)
 		return -ENOMEM;
 	s->dev.fd = s->dev.dfd = -1;
 	pthread_mutex_init(&s->log_lock, NULL);
+	view_init(s, o->direct);
 	s->path = strdup(o->path);
 	s->read_only = o->read_only;
 	s->head_seg = -1;
@@ -329,6 +331,9 @@ int store_open_internal(const struct store_open_opts *o, struct store **out)
 	r = log_init(s);
 	if (r)
 		goto err;
+	/* Before loading: a checkpoint published meanwhile shows as a change. */
+	if (s->read_only)
+		s->view_gen = cp_newest_gen(s);
 	r = rec_read_seg_headers(s);
 	if (r)
 		goto err;
@@ -710,6 +715,20 @@ static int entry_changed(struct store *s, const struct idx_ent *e, struct idx_en
 	return r;
 }
 
+/*
+ * Where does e's key live now?  As entry_changed(); on a read-only handle
+ * whose entry has not changed, another process may have moved the record
+ * (compaction): reload the view if the store changed (view.c), ask again.
+ */
+static int follow(struct store *s, const struct idx_ent *e, struct idx_ent *now, bool *changed)
+{
+	int r = entry_changed(s, e, now, changed);
+
+	if (!r && !*changed && s->read_only && view_refresh(s) > 0)
+		r = entry_changed(s, e, now, changed);
+	return r;
+}
+
 #define GET_RETRIES 16
 
 /*
@@ -745,7 +764,7 @@ static int get_one(struct store *s, struct store_get_req *q, struct idx_ent *e)
 		if (!res && !rec_is(e, rec))
 			res = -EBADMSG;
 		if (res) {
-			r = entry_changed(s, e, &now, &changed);
+			r = follow(s, e, &now, &changed);
 			if (r || (changed && tries < GET_RETRIES)) {
 				if (!arena)
 					free(rec);
@@ -907,7 +926,7 @@ static int get_rd_finish(struct store *s, struct get_rd *g, int res)
 		bool changed;
 
 		/* Deleted, or moved by compaction, while we read? */
-		if (entry_changed(s, &g->e, &now, &changed))
+		if (follow(s, &g->e, &now, &changed))
 			return -ENOENT;
 		if (changed) {
 			g->e = now;

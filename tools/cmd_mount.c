@@ -260,6 +260,12 @@ int cmd_mount_ex(int argc, char **argv, bool print)
 	if (!r)
 		r = sb_add(&o, "/daemon.pid", false);
 	if (!r)
+		r = sb_add(&o, ",log=", false);
+	if (!r)
+		r = sb_add(&o, cdir, true);
+	if (!r)
+		r = sb_add(&o, "/daemon.log", false);
+	if (!r)
 		r = sb_add(&o, ",upperdir=", false);
 	if (!r)
 		r = sb_add(&o, upper, true);

@@ -58,6 +58,8 @@ struct fs_config {
 				 * (fs/readpool.c), 0 = on the workers */
 	char *pidfile;		/* pidfile=: the serving process's PID, written
 				 * once the mount is up, removed at exit */
+	char *logfile;		/* log=: once the mount is up, messages are
+				 * appended here, with times (not stderr) */
 	uint64_t upper_size;	/* upper_size=: bytes the upper may allocate
 				 * (fs/quota.c), 0 = no limit */
 	uint64_t upper_inodes;	/* upper_inodes=: inodes it may hold, 0 = none */

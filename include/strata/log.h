@@ -2,6 +2,8 @@
 #ifndef STRATA_LOG_H
 #define STRATA_LOG_H
 
+#include <stdbool.h>
+
 enum strata_log_level {
 	STRATA_LOG_ERR = 0,
 	STRATA_LOG_WARN = 1,
@@ -28,6 +30,9 @@ enum strata_log_level strata_log_level(void);
  */
 typedef void (*strata_log_sink_fn)(enum strata_log_level lvl, const char *line, void *arg);
 void strata_log_set_sink(strata_log_sink_fn fn, void *arg);
+/* Start each line written to stderr with the UTC time
+ * ("2026-11-24T04:55:01Z "), for logs kept in a file. */
+void strata_log_set_timestamps(bool on);
 
 /* printf-style logging; thread-safe (one write per line). */
 void strata_log(enum strata_log_level lvl, const char *fmt, ...)

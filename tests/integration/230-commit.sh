@@ -37,24 +37,6 @@ manifest() {
 	done)
 }
 
-smount() { # IMAGE MNT [ARGS...]
-	_img=$1 _mnt=$2
-	shift 2
-	mkdir -p "$_mnt"
-	track_mount "$_mnt"
-	strata mount "$@" "$_img" "$_mnt" >"$T/mount.out" 2>"$T/mount.err" || {
-		cat "$T/mount.err" >&2
-		fail "strata mount $_img $_mnt failed"
-	}
-	for _p in $(daemon_pids "$_mnt"); do track_pid "$_p"; done
-}
-
-sumount() { # MNT
-	_dpid=$(daemon_pids "$1")
-	expect_ok strata umount "$1"
-	for _p in $_dpid; do wait_gone "$_p" || fail "strata-fuse $_p did not exit"; done
-}
-
 nimages() { strata images -q | wc -l; }
 cfg() { strata inspect "$1" --format json | jq -c "$2"; }
 

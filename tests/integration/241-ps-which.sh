@@ -17,15 +17,6 @@ STRATA_STORE="$T/store.img"
 export STRATA_STORE
 expect_ok strata store init --file "$STRATA_STORE" --size 1G
 
-# smount IMAGE MNT NAME: strata mount, registering the daemon for cleanup.
-smount() {
-	mkdir -p "$2"
-	track_mount "$2"
-	expect_ok strata mount --name "$3" "$1" "$2"
-	_dpid=$(daemon_pids "$2")
-	[ -n "$_dpid" ] || fail "no strata-fuse daemon for $2"
-	for _p in $_dpid; do track_pid "$_p"; done
-}
 # origin PATH: the user.strata.origin xattr.
 origin() { getfattr --absolute-names --only-values -n user.strata.origin "$1"; }
 # field NAME JQ: a field of container NAME in `strata ps --all --format json`.
@@ -54,8 +45,8 @@ D0=$(jq -r '.layers[0].digest' "$TEST_TMP/stdout")
 
 say "ps: two mounted containers"
 M1="$T/m1" M2="$T/m2"
-smount two:1 "$M1" c1
-smount two:1 "$M2" c2
+smount two:1 "$M1" --name c1
+smount two:1 "$M2" --name c2
 P1=$(daemon_pids "$M1")
 expect_ok strata ps
 assert_grep "^c1 .* two:1 .* mounted  *$P1 .* $M1\$" "$TEST_TMP/stdout"

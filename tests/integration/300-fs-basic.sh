@@ -140,4 +140,25 @@ expect_fail strata-fuse -o "lowerdir=$T/nonexistent" "$M"
 assert_grep "nonexistent" "$TEST_TMP/stderr"
 expect_fail strata-fuse -o "lowerdir=$T/l1,upperdir=$T/u" "$M"
 assert_grep "workdir" "$TEST_TMP/stderr"
+expect_fail strata-fuse -o "lowerdir=$T/l1,log=rel.log" "$M"
+assert_grep "log: expected an absolute path" "$TEST_TMP/stderr"
+expect_fail strata-fuse -o "lowerdir=$T/l1,log=$T/nodir/d.log" "$M"
+assert_grep "$T/nodir/d.log: No such file" "$TEST_TMP/stderr"
+grep -q " $M " /proc/mounts && fail "mounted despite a bad log="
+
+say "log=: a daemon in the background logs to the file, with times"
+mkdir -p "$T/lu" "$T/lw"
+track_mount "$M"
+STRATA_LOG=debug expect_ok strata-fuse \
+	-o "lowerdir=$T/l1,upperdir=$T/lu,workdir=$T/lw,log=$T/d.log" "$M"
+for _p in $(daemon_pids "$M"); do track_pid "$_p"; done
+echo hi >"$M/logged"
+cat "$M/logged" >/dev/null
+_dpid=$(daemon_pids "$M")
+fusermount3 -u "$M" || fail "fusermount3 -u $M failed"
+for _p in $_dpid; do wait_gone "$_p" || fail "strata-fuse $_p did not exit"; done
+grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z strata-fuse: ' "$T/d.log" || {
+	cat "$T/d.log" >&2
+	fail "no timestamped strata-fuse line in the log"
+}
 say ok

@@ -30,31 +30,6 @@ manifest() {
 			$10 = grp[$10]; print }' OFS='|'
 }
 
-# smount IMAGE MNT [ARGS...]: strata mount, registering the daemon for cleanup.
-smount() {
-	_img=$1 _mnt=$2
-	shift 2
-	mkdir -p "$_mnt"
-	track_mount "$_mnt"
-	strata mount "$@" "$_img" "$_mnt" >"$T/mount.out" 2>"$T/mount.err" || {
-		cat "$T/mount.err" >&2
-		fail "strata mount $_img $_mnt failed"
-	}
-	assert_eq "$(cat "$T/mount.out")" "$_mnt" "strata mount output"
-	grep -q " $_mnt fuse.strata " /proc/mounts || fail "$_mnt is not mounted"
-	_dpid=$(daemon_pids "$_mnt")
-	[ -n "$_dpid" ] || fail "no strata-fuse daemon for $_mnt"
-	for _p in $_dpid; do track_pid "$_p"; done
-}
-
-# sumount MNT: strata umount and wait for the daemon to exit.
-sumount() {
-	_dpid=$(daemon_pids "$1")
-	expect_ok strata umount "$1"
-	grep -q " $1 " /proc/mounts && fail "$1 still mounted"
-	for _p in $_dpid; do wait_gone "$_p" || fail "strata-fuse $_p did not exit"; done
-}
-
 say "import the tiny image"
 expect_ok strata import --tar --name tiny:1 "$TINY"
 mkdir -p "$T/tiny.ref"
@@ -139,6 +114,9 @@ PY
 	cat "$T/m6/var/lib/data/sub/big4m" >/dev/null 2>"$T/cat.err" &&
 		fail "reading a corrupt chunk succeeded"
 	assert_grep 'Input/output error' "$T/cat.err"
+	# The daemon's log (strata mount's log=) names the layer and the file.
+	assert_grep "store layer sha256:[0-9a-f]*: .*big4m: read at" \
+		"$STRATA_STATE_DIR/containers/c6/daemon.log"
 	cmp "$T/tiny.ref/var/lib/data/f1048576" "$T/m6/var/lib/data/f1048576" ||
 		fail "another file of the corrupt store"
 	sumount "$T/m6"

@@ -36,6 +36,32 @@ strata_umount() {
 	}
 }
 
+# smount IMAGE MNT [ARGS...]: `strata mount` (a store-backed container),
+# registering the mount and its daemon for cleanup.
+smount() {
+	_img=$1 _mnt=$2
+	shift 2
+	mkdir -p "$_mnt"
+	track_mount "$_mnt"
+	strata mount "$@" "$_img" "$_mnt" >"$TEST_TMP/mount.out" 2>"$TEST_TMP/mount.err" || {
+		cat "$TEST_TMP/mount.err" >&2
+		fail "strata mount $_img $_mnt failed"
+	}
+	assert_eq "$(cat "$TEST_TMP/mount.out")" "$_mnt" "strata mount output"
+	grep -q " $_mnt fuse.strata " /proc/mounts || fail "$_mnt is not mounted"
+	_dpid=$(daemon_pids "$_mnt")
+	[ -n "$_dpid" ] || fail "no strata-fuse daemon for $_mnt"
+	for _p in $_dpid; do track_pid "$_p"; done
+}
+
+# sumount MNT: strata umount and wait for the daemon to exit.
+sumount() {
+	_dpid=$(daemon_pids "$1")
+	expect_ok strata umount "$1"
+	grep -q " $1 " /proc/mounts && fail "$1 still mounted"
+	for _p in $_dpid; do wait_gone "$_p" || fail "strata-fuse $_p did not exit"; done
+}
+
 # kernel_mount LOWERS UPPER WORK MNT
 kernel_mount() {
 	mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" ||
