@@ -150,11 +150,15 @@ int store_dev_open(const char *path, bool read_only, int direct, struct store_de
 	}
 	/*
 	 * O_EXCL on a block device claims it: a mounted device (or one held
-	 * by md, dm, another strata) gives EBUSY, and nobody can mount it
-	 * while we hold it.  Only the buffered descriptor claims; a second
-	 * O_EXCL open by us would collide with the first.
+	 * by md, dm, another strata writer) gives EBUSY, and nobody can
+	 * mount it while we hold it.  Only writers claim, and only with the
+	 * buffered descriptor (a second O_EXCL open by us would collide with
+	 * the first): readers (strata-fuse daemons, images, inspect) must run
+	 * beside each other and beside the one writer, as with a store file.
+	 * A reader of a device that holds something else fails on the
+	 * superblock instead.
 	 */
-	d->fd = open(path, flags | (d->is_blk ? O_EXCL : 0));
+	d->fd = open(path, flags | (d->is_blk && !read_only ? O_EXCL : 0));
 	if (d->fd < 0) {
 		ret = -errno;
 		if (ret == -EBUSY)

@@ -24,9 +24,8 @@
  * one when it closes.  So a record that is simply corrupt costs two
  * 64-byte reads per failed read, not a reload.
  *
- * A store on a block device is opened O_EXCL (device.c): no other process
- * can write it while a reader holds it, and a reload (a second O_EXCL
- * open) would fail; the view of such a handle is never stale.
+ * The same holds for a store on a block device: only writers claim it
+ * (O_EXCL, device.c), readers and their reloads open it beside them.
  */
 #include <errno.h>
 #include <string.h>
@@ -74,7 +73,7 @@ int view_refresh(struct store *s)
 	uint64_t gen;
 	int r;
 
-	if (!s->read_only || s->dev.is_blk)
+	if (!s->read_only)
 		return 0;
 	pthread_mutex_lock(&s->view_lock);
 	gen = cp_newest_gen(s);

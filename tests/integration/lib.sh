@@ -87,11 +87,12 @@ expect_ok() {
 assert_grep() { grep -q -- "$1" "$2" || { sed 's/^/  | /' "$2" >&2; fail "'$1' not found in $2"; }; }
 assert_eq() { [ "$1" = "$2" ] || fail "${3:-values differ}: '$1' != '$2'"; }
 
-# A loop device over a file in /dev/shm with direct I/O (a RAM disk).
-make_loop() { # size -> prints device
-	f="$TEST_TMP/loop-$$-$RANDOM.img"
-	truncate -s "$1" "$f"
-	d=$(losetup --show -f --direct-io=on "$f") || skip "no loop device available"
-	track_loop "$d"
-	echo "$d"
+# make_loop SIZE: a loop device over a file in $TEST_TMP with direct I/O,
+# in $LOOP_DEV, detached at cleanup (not in a subshell: the cleanup list
+# lives in this shell).
+make_loop() {
+	_f="$TEST_TMP/loop-$$-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ').img"
+	truncate -s "$1" "$_f" || fail "truncate $_f"
+	LOOP_DEV=$(losetup --show -f --direct-io=on "$_f") || skip "no loop device available"
+	track_loop "$LOOP_DEV"
 }
