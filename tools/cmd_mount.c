@@ -50,6 +50,20 @@ static int sb_add(struct sbuf *b, const char *s, bool escape)
 	return 0;
 }
 
+/* Append ",NAME=" and the escaped value dir + leaf (leaf may be ""). */
+static int sb_opt(struct sbuf *b, const char *name, const char *dir, const char *leaf)
+{
+	int r = sb_add(b, ",", false);
+
+	if (!r)
+		r = sb_add(b, name, false);
+	if (!r)
+		r = sb_add(b, "=", false);
+	if (!r)
+		r = sb_add(b, dir, true);
+	return r ? r : sb_add(b, leaf, true);
+}
+
 static void usage_mount(FILE *f)
 {
 	fprintf(f, "usage: strata mount [--upper DIR --work DIR] [--name CONTAINER]\n"
@@ -254,25 +268,13 @@ int cmd_mount_ex(int argc, char **argv, bool print)
 			goto out;
 		}
 	}
-	r = sb_add(&o, ",pidfile=", false);
+	r = sb_opt(&o, "pidfile", cdir, "/daemon.pid");
 	if (!r)
-		r = sb_add(&o, cdir, true);
+		r = sb_opt(&o, "log", cdir, "/daemon.log");
 	if (!r)
-		r = sb_add(&o, "/daemon.pid", false);
+		r = sb_opt(&o, "upperdir", upper, "");
 	if (!r)
-		r = sb_add(&o, ",log=", false);
-	if (!r)
-		r = sb_add(&o, cdir, true);
-	if (!r)
-		r = sb_add(&o, "/daemon.log", false);
-	if (!r)
-		r = sb_add(&o, ",upperdir=", false);
-	if (!r)
-		r = sb_add(&o, upper, true);
-	if (!r)
-		r = sb_add(&o, ",workdir=", false);
-	if (!r)
-		r = sb_add(&o, work, true);
+		r = sb_opt(&o, "workdir", work, "");
 	snprintf(qopt, sizeof(qopt), ",upper_size=%llu", (unsigned long long)qsize);
 	if (!r && qsize)
 		r = sb_add(&o, qopt, false);
