@@ -2,7 +2,7 @@
 # Block store core: format, index, log appender, checkpoints, recovery, fsck.
 store_libstore_a_SOURCES += store/format.c store/index.c store/log.c store/checkpoint.c \
 	store/recover.c store/store.c store/fsck.c store/compact.c \
-	store/view.c
+	store/view.c store/space.c
 noinst_HEADERS += store/store-internal.h
 dist_man_MANS += man/strata-store.5
 

@@ -383,16 +383,36 @@ static uint64_t count_free_locked(struct store *s)
 	return n;
 }
 
-static int new_segment_locked(struct store *s)
+/*
+ * Open the next free segment as the head.  Its blocks first (space.c): a
+ * segment the host has no room for is skipped (an allocated free one costs
+ * nothing), and a put (not internal) also needs the reserve's segments to
+ * have theirs.  -ENOSPC before anything is written when there is none.
+ */
+static int new_segment_locked(struct store *s, bool internal)
 {
 	uint64_t start = s->head_seg < 0 ? 0 : (uint64_t)s->head_seg + 1;
 	struct seg_hdr sh = { .version = STORE_FORMAT_VERSION };
+	bool full = false;
 
 	for (uint64_t k = 0; k < s->nseg; k++) {
 		uint64_t i = (start + k) % s->nseg;
+		int r;
 
 		if (!seg_is_free_locked(s, i))
 			continue;
+		r = space_alloc_seg(s, i);
+		if (r == -ENOSPC) {
+			full = true;
+			continue;
+		}
+		if (!r && !internal)
+			r = space_reserve_locked(s, i);
+		if (r) {
+			if (r == -ENOSPC)
+				log_warn("%s: the file system holding the store is full", s->path);
+			return r;
+		}
 		s->head_seg = (int64_t)i;
 		s->head_off = 0;
 		s->segs[i].seq = s->next_seg_seq++;
@@ -406,6 +426,8 @@ static int new_segment_locked(struct store *s)
 		seg_hdr_encode(&sh, s->seg_hdr_blk);
 		return log_copy_locked(s, s->seg_hdr_blk, s->block);
 	}
+	if (full)
+		log_warn("%s: the file system holding the store is full", s->path);
 	return -ENOSPC;
 }
 
@@ -451,7 +473,10 @@ int log_append_locked(struct store *s, struct rec_hdr *h, const void *payload, b
 			goto broken;
 	}
 	if (s->head_seg < 0 || s->head_off >= s->seg_size) {
-		r = new_segment_locked(s);
+		r = new_segment_locked(s, internal);
+		/* No room on the host: nothing of the record was written. */
+		if (r == -ENOSPC)
+			return r;
 		if (r)
 			goto broken;
 	}

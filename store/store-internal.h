@@ -302,6 +302,8 @@ struct store {
 	bool cp_fresh;		/* no checkpoint had ever been written */
 	uint64_t bad_seg_hdrs;
 
+	bool no_falloc;		/* the host file system cannot fallocate (space.c) */
+
 	/* read-only handles: the view of the store (view.c) */
 	pthread_mutex_t view_lock;	/* one reload at a time; before log_lock */
 	uint64_t view_gen;	/* newest checkpoint generation on disk when the
@@ -337,6 +339,14 @@ int cp_write_locked(struct store *s);
 int cp_load(struct store *s, uint32_t *seg, uint32_t *off, uint64_t *lsn);
 /* The highest generation in a valid checkpoint slot on disk (0: none). */
 uint64_t cp_newest_gen(struct store *s);
+
+/* space.c: host space under the segments of a store file */
+/* Give segment i its blocks (no-op for devices); 0, -ENOSPC or -errno. */
+int space_alloc_seg(struct store *s, uint64_t i);
+/* Give their blocks to the free segments after head (in the appender's
+ * order) that the checkpoint reserve stands for; -ENOSPC if the host has
+ * no room for them. */
+int space_reserve_locked(struct store *s, uint64_t head);
 
 /* view.c: read-only handles over a store other processes write */
 int view_init(struct store *s, int direct);

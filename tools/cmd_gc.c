@@ -22,6 +22,7 @@ int cmd_gc(int argc, char **argv)
 	struct img_ctx ctx;
 	bool dry = false, nocompact = false, quiet = false;
 	char a[32], b[32], c[32];
+	uint64_t trimmed = 0;
 	int opt, r, ret = 0;
 
 	optind = 1;
@@ -48,6 +49,12 @@ int cmd_gc(int argc, char **argv)
 	if (img_ctx_open(&ctx, "gc", !dry, NULL))
 		return 1;
 	r = catalog_gc(ctx.cs, ctx.cat, dry, nocompact, &st);
+	/* Then give the free segments' space back to the host. */
+	if (!r && !dry) {
+		r = store_trim(ctx.s, &trimmed);
+		if (r)
+			cmd_err("gc: %s: giving space back: %s", ctx.path, strerror(-r));
+	}
 	if (r) {
 		cmd_err("gc: %s: %s%s", ctx.path, strerror(-r),
 			r == -ENOENT || r == -EBADMSG ? " (a layer an image needs is damaged; "
@@ -66,6 +73,14 @@ int cmd_gc(int argc, char **argv)
 			       " records moved, %s freed\n",
 			       st.compact.segments_cleaned, st.compact.records_moved,
 			       strata_fmt_size(st.compact.bytes_freed, c, sizeof(c)));
+		if (!dry) {
+			struct store_info si;
+
+			store_get_info(ctx.s, &si);
+			printf("given back to the %s: %s\n",
+			       si.is_block_device ? "device (discarded)" : "file system",
+			       strata_fmt_size(trimmed, c, sizeof(c)));
+		}
 	}
 	if (!r && st.missing_chunks) {
 		cmd_err("gc: %" PRIu64 " chunks that images use are missing (run 'strata fsck')",

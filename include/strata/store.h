@@ -261,6 +261,16 @@ struct store_compact_opts {
 int store_compact(struct store *s, const struct store_compact_opts *o,
 		  struct store_compact_report *r);
 
+/*
+ * Give the space of free segments back to the host: a store file's free
+ * segments are punched (beyond the few kept allocated for the checkpoint
+ * reserve, so that a full host file system never stops a checkpoint or the
+ * deletes that free space), a device's are discarded (BLKDISCARD; a thin or
+ * loop device frees them).  *bytes (may be NULL): how much was given back.
+ * 0, -EROFS on a read-only handle, or -errno (an I/O error of the sync).
+ */
+int store_trim(struct store *s, uint64_t *bytes);
+
 /* fsck options and report. */
 struct store_fsck_opts {
 	const char *path;

@@ -9,6 +9,9 @@ dist_check_SCRIPTS += tests/integration/212-import-policy.sh \
 TESTS += tests/integration/212-import-policy.sh tests/integration/212-import-concurrent-gc.sh \
 	tests/integration/212-import-bench-ci.sh
 EXTRA_DIST += tests/bench/import-bench.sh tests/bench/IMPORT-RESULTS.md
+# 213: the file system under the store file fills up during an import.
+dist_check_SCRIPTS += tests/integration/213-import-host-full.sh
+TESTS += tests/integration/213-import-host-full.sh
 # 220: strata export to an OCI layout, oci-archive and docker-archive.
 dist_check_SCRIPTS += tests/integration/220-export.sh
 TESTS += tests/integration/220-export.sh

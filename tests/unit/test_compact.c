@@ -868,6 +868,44 @@ static void test_compact_concurrent(void **state)
 	unlink(p);
 }
 
+/* store_trim(): free segments' blocks go back to the file system, a few
+ * stay allocated (the reserve), the store reopens clean with its records. */
+static void test_trim(void **state)
+{
+	const char *p = tpath(SHM, "trim");
+	struct store_compact_opts o = { .min_reclaim = 0.25 };
+	struct store_compact_report rep;
+	struct store_fsck_report fr;
+	struct stat a, b;
+	uint64_t bytes = 0;
+	struct store *s;
+
+	assert_int_equal(create_store(p, 64 * MiB, 1 << 20), 0);
+	s = open_store(p, false, -1);
+	fill_and_delete(s, 4000, 9);
+	assert_int_equal(store_compact(s, &o, &rep), 0);
+	assert_true(rep.segments_freed >= 8);
+	assert_int_equal(stat(p, &a), 0);
+	assert_int_equal(store_trim(s, &bytes), 0);
+	assert_int_equal(stat(p, &b), 0);
+	/* 512-byte blocks: at least 8 segments of 1 MiB went back. */
+	assert_true(bytes >= 8 * MiB);
+	assert_true((uint64_t)(a.st_blocks - b.st_blocks) * 512 >= bytes);
+	/* Nothing more to give back the second time. */
+	assert_int_equal(store_trim(s, &bytes), 0);
+	assert_int_equal(bytes, 0);
+	check_all(s, 4000, 9);
+	assert_int_equal(put_n(s, 5, 10, LEN), 0);
+	assert_int_equal(store_close(s), 0);
+	assert_int_equal(fsck(p, &fr), 0);
+	s = open_store(p, true, -1);
+	check_all(s, 4000, 9);
+	assert_int_equal(check_n(s, 5, 10, LEN), 0);
+	assert_int_equal(store_trim(s, &bytes), -EROFS);
+	assert_int_equal(store_close(s), 0);
+	unlink(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -880,6 +918,7 @@ int main(void)
 		cmocka_unit_test(test_compact_get_races_move),
 		cmocka_unit_test(test_compact_crash_points),
 		cmocka_unit_test(test_compact_concurrent),
+		cmocka_unit_test(test_trim),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, tpath_cleanup);
