@@ -109,16 +109,14 @@ int store_trim(struct store *s, uint64_t *bytes)
 
 		if (!seg_is_free_locked(s, i))
 			continue;
+		if (s->dev.is_blk ? !s->segs[i].hdr_seq : !has_data(s, off, s->seg_size))
+			continue;
 		/* The appender takes free segments in this order: the first
-		 * ones stay allocated for the reserve. */
+		 * allocated ones stay, for the reserve. */
 		if (kept < keep && !s->dev.is_blk) {
 			kept++;
 			continue;
 		}
-		if (!s->dev.is_blk && !has_data(s, off, s->seg_size))
-			continue;
-		if (s->dev.is_blk && !s->segs[i].hdr_seq)
-			continue;
 		if (store_dev_discard(&s->dev, off, s->seg_size))
 			break;
 		/* A punched segment of a file reads as zeros: no header, so a

@@ -348,6 +348,10 @@ int store_open_internal(const struct store_open_opts *o, struct store **out)
 	}
 	if (r)
 		goto err;
+	/* The head segment of a store written before segments were
+	 * allocated up front may have holes (space.c); best effort. */
+	if (!s->read_only && s->head_seg >= 0)
+		(void)space_alloc_seg(s, (uint64_t)s->head_seg);
 	if (s->replayed || s->dropped_bytes)
 		log_info("%s: recovery replayed %llu records, dropped %llu torn bytes", o->path,
 			 (unsigned long long)s->replayed, (unsigned long long)s->dropped_bytes);

@@ -23,7 +23,7 @@ int cmd_gc(int argc, char **argv)
 	bool dry = false, nocompact = false, quiet = false;
 	char a[32], b[32], c[32];
 	uint64_t trimmed = 0;
-	int opt, r, ret = 0;
+	int opt, r, tr = 0, ret = 0;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "nq", lopts, NULL)) != -1) {
@@ -50,10 +50,9 @@ int cmd_gc(int argc, char **argv)
 		return 1;
 	r = catalog_gc(ctx.cs, ctx.cat, dry, nocompact, &st);
 	/* Then give the free segments' space back to the host. */
-	if (!r && !dry) {
-		r = store_trim(ctx.s, &trimmed);
-		if (r)
-			cmd_err("gc: %s: giving space back: %s", ctx.path, strerror(-r));
+	if (!r && !dry && (tr = store_trim(ctx.s, &trimmed))) {
+		cmd_err("gc: %s: giving space back: %s", ctx.path, strerror(-tr));
+		ret = 1;
 	}
 	if (r) {
 		cmd_err("gc: %s: %s%s", ctx.path, strerror(-r),
@@ -73,7 +72,7 @@ int cmd_gc(int argc, char **argv)
 			       " records moved, %s freed\n",
 			       st.compact.segments_cleaned, st.compact.records_moved,
 			       strata_fmt_size(st.compact.bytes_freed, c, sizeof(c)));
-		if (!dry) {
+		if (!dry && !tr) {
 			struct store_info si;
 
 			store_get_info(ctx.s, &si);
