@@ -368,31 +368,48 @@ out:
 	return r;
 }
 
-uint64_t cp_newest_gen(struct store *s)
+/* Read and decode both checkpoint slots (A, B): rc[i] as slot_decode(). */
+static void slots_read(struct store *s, struct cp_slot c[2], int rc[2])
 {
 	uint8_t buf[SLOT_SIZE];
-	struct cp_slot c;
+
+	for (int i = 0; i < 2; i++) {
+		rc[i] = strata_pread_full(s->dev.fd, buf, SLOT_SIZE, (off_t)(i + 1) * s->block);
+		if (!rc[i])
+			rc[i] = slot_decode(buf, &c[i]);
+	}
+}
+
+/* The higher generation of the valid slots of this store (0: none). */
+static uint64_t slots_gen(const struct store *s, const struct cp_slot c[2], const int rc[2])
+{
 	uint64_t gen = 0;
 
 	for (int i = 0; i < 2; i++)
-		if (!strata_pread_full(s->dev.fd, buf, SLOT_SIZE, (off_t)(i + 1) * s->block) &&
-		    !slot_decode(buf, &c) && !memcmp(c.uuid, s->sb.uuid, 16) && c.gen > gen)
-			gen = c.gen;
+		if (!rc[i] && !memcmp(c[i].uuid, s->sb.uuid, 16) && c[i].gen > gen)
+			gen = c[i].gen;
 	return gen;
+}
+
+uint64_t cp_newest_gen(struct store *s)
+{
+	struct cp_slot c[2];
+	int rc[2];
+
+	slots_read(s, c, rc);
+	return slots_gen(s, c, rc);
 }
 
 int cp_load(struct store *s, uint32_t *seg, uint32_t *off, uint64_t *lsn)
 {
-	uint8_t buf[2][SLOT_SIZE];
 	struct cp_slot c[2];
 	int rc[2], order[2] = { 0, 1 };
 	uint64_t *hdr_seq;
 
-	for (int i = 0; i < 2; i++) {
-		rc[i] = strata_pread_full(s->dev.fd, buf[i], SLOT_SIZE, (off_t)(i + 1) * s->block);
-		if (!rc[i])
-			rc[i] = slot_decode(buf[i], &c[i]);
-	}
+	slots_read(s, c, rc);
+	/* Read before the index is loaded: a checkpoint published meanwhile
+	 * shows as a change to a read-only handle's view (view.c). */
+	s->view_gen = slots_gen(s, c, rc);
 	s->cp_fresh = rc[0] == -ENOENT && rc[1] == -ENOENT;
 	if (!rc[0] && !rc[1] && c[1].gen > c[0].gen) {
 		order[0] = 1;

@@ -402,17 +402,18 @@ static int new_segment_locked(struct store *s, bool internal)
 		if (!seg_is_free_locked(s, i))
 			continue;
 		r = space_alloc_seg(s, i);
-		if (r == -ENOSPC) {
+		if (r == -ENOSPC) { /* another free segment may have its blocks */
 			full = true;
 			continue;
 		}
 		if (!r && !internal)
 			r = space_reserve_locked(s, i);
-		if (r) {
-			if (r == -ENOSPC)
-				log_warn("%s: the file system holding the store is full", s->path);
-			return r;
+		if (r == -ENOSPC) {
+			full = true;
+			break;
 		}
+		if (r)
+			return r;
 		s->head_seg = (int64_t)i;
 		s->head_off = 0;
 		s->segs[i].seq = s->next_seg_seq++;

@@ -335,7 +335,8 @@ uint64_t cp_reserve_bytes_locked(const struct store *s);
 
 /* checkpoint.c */
 int cp_write_locked(struct store *s);
-/* Load the newest usable checkpoint; 0, or -ENOENT when none is usable. */
+/* Load the newest usable checkpoint; 0, or -ENOENT when none is usable.
+ * Sets view_gen to the newest slot generation read (before loading). */
 int cp_load(struct store *s, uint32_t *seg, uint32_t *off, uint64_t *lsn);
 /* The highest generation in a valid checkpoint slot on disk (0: none). */
 uint64_t cp_newest_gen(struct store *s);

@@ -331,9 +331,6 @@ int store_open_internal(const struct store_open_opts *o, struct store **out)
 	r = log_init(s);
 	if (r)
 		goto err;
-	/* Before loading: a checkpoint published meanwhile shows as a change. */
-	if (s->read_only)
-		s->view_gen = cp_newest_gen(s);
 	r = rec_read_seg_headers(s);
 	if (r)
 		goto err;

@@ -82,7 +82,7 @@ int view_refresh(struct store *s)
 		return 0;
 	}
 	r = store_open_internal(&o, &t);
-	if (!r && (memcmp(&t->sb, &s->sb, sizeof(s->sb)))) {
+	if (!r && memcmp(&t->sb, &s->sb, sizeof(s->sb))) {
 		log_err("%s: the store was formatted again since it was opened", s->path);
 		r = -ESTALE;
 	}
