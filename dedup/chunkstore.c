@@ -25,6 +25,7 @@ struct chunkstore {
 	pthread_mutex_t pool_lock;
 	struct dedup_zctx *pool[ZPOOL_MAX]; /* idle contexts, under pool_lock */
 	unsigned npool;
+	struct chunk_cache *cache; /* the caller's, may be NULL */
 };
 
 int chunkstore_create(struct store *s, const struct dedup_compress_policy *pol,
@@ -69,6 +70,16 @@ void chunkstore_destroy(struct chunkstore *cs)
 struct store *chunkstore_store(const struct chunkstore *cs)
 {
 	return cs->s;
+}
+
+void chunkstore_set_cache(struct chunkstore *cs, struct chunk_cache *cache)
+{
+	cs->cache = cache;
+}
+
+struct chunk_cache *chunkstore_cache(const struct chunkstore *cs)
+{
+	return cs->cache;
 }
 
 static int zctx_get(struct chunkstore *cs, struct dedup_zctx **z)

@@ -7,9 +7,10 @@ dedup_libdedup_a_SOURCES = \
 	dedup/chunker.c \
 	dedup/cid.c \
 	dedup/compress.c \
-	dedup/policy.c
+	dedup/policy.c \
+	dedup/chunkcache.c
 dedup_libdedup_a_CPPFLAGS = $(AM_CPPFLAGS) $(CRYPTO_CFLAGS) $(ZSTD_CFLAGS) $(XXHASH_CFLAGS)
-noinst_HEADERS += include/strata/dedup.h
+noinst_HEADERS += include/strata/dedup.h include/strata/chunkcache.h
 # Everything a program needs to link libdedup.
 DEDUP_LIBS = dedup/libdedup.a common/libcommon.a $(CRYPTO_LIBS) $(ZSTD_LIBS) $(XXHASH_LIBS) \
 	-lpthread
@@ -41,3 +42,12 @@ tests_bench_bench_chunker_LDADD = $(DEDUP_LIBS)
 EXTRA_DIST += tests/fuzz/build.sh tests/fuzz/README tests/fuzz/fuzz_chunker.c \
 	tests/fuzz/fuzz_decompress.c
 include dedup/chunkstore.mk
+
+# The bounded chunk cache of store-layer readers (dedup/chunkcache.c).
+check_PROGRAMS += tests/unit/test_chunkcache
+TESTS += tests/unit/test_chunkcache
+tests_unit_test_chunkcache_SOURCES = tests/unit/test_chunkcache.c
+tests_unit_test_chunkcache_CFLAGS = $(TEST_CFLAGS)
+# malloc is wrapped to make an insertion fail.
+tests_unit_test_chunkcache_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=malloc
+tests_unit_test_chunkcache_LDADD = $(DEDUP_LIBS) $(TEST_LIBS)

@@ -209,6 +209,7 @@ struct fs {
 	 * first of them; immutable afterwards. */
 	struct store *store;
 	struct chunkstore *cs;
+	struct chunk_cache *cache; /* cfg.chunk_cache bytes, NULL: none */
 	char *store_path;
 
 	struct fs_quota *quota; /* fs/quota.c; NULL without upper limits */

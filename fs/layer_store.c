@@ -14,6 +14,7 @@
 #include <sys/sysmacros.h>
 
 #include "fs/fs-internal.h"
+#include "strata/chunkcache.h"
 #include "strata/chunkstore.h"
 #include "strata/layer.h"
 #include "strata/store.h"
@@ -360,6 +361,11 @@ static int open_store(struct fs *fs, const char *path)
 		return ret;
 	}
 	ret = chunkstore_create(fs->store, NULL, &fs->cs);
+	if (!ret && fs->cfg.chunk_cache) {
+		ret = chunk_cache_create(fs->cfg.chunk_cache, &fs->cache);
+		if (!ret)
+			chunkstore_set_cache(fs->cs, fs->cache);
+	}
 	if (!ret) {
 		fs->store_path = strdup(path);
 		if (!fs->store_path)
@@ -417,7 +423,18 @@ err:
 
 void fs_store_close(struct fs *fs)
 {
+	if (fs->cache) {
+		struct chunk_cache_stats st;
+
+		chunk_cache_get_stats(fs->cache, &st);
+		log_info("chunk cache: %llu hits, %llu misses, %llu kept, %llu read out, %llu evicted",
+			 (unsigned long long)st.hits, (unsigned long long)st.misses,
+			 (unsigned long long)st.inserts, (unsigned long long)st.done,
+			 (unsigned long long)st.evictions);
+	}
 	chunkstore_destroy(fs->cs);
+	chunk_cache_destroy(fs->cache);
+	fs->cache = NULL;
 	store_close(fs->store);
 	free(fs->store_path);
 	fs->cs = NULL;

@@ -22,6 +22,7 @@ void fs_config_init(struct fs_config *cfg)
 	cfg->fsync = true;
 	cfg->passthrough = true;
 	cfg->read_threads = 2;
+	cfg->chunk_cache = FS_CHUNK_CACHE_DEFAULT;
 	cfg->timeout = 86400;
 	cfg->squash_uid = -1;
 	cfg->squash_gid = -1;
@@ -252,6 +253,14 @@ static int parse_one(struct fs_config *cfg, char *opt)
 		if (!v || strata_parse_size(v, &cfg->upper_size) ||
 		    !cfg->upper_size) {
 			log_err("upper_size: expected BYTES[K|M|G|T], got '%s'",
+				v ? v : "");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!strcmp(opt, "chunk_cache")) {
+		if (!v || strata_parse_size(v, &cfg->chunk_cache)) {
+			log_err("chunk_cache: expected BYTES[K|M|G|T], got '%s'",
 				v ? v : "");
 			return -EINVAL;
 		}

@@ -18,7 +18,7 @@ tests_unit_test_layer_SOURCES = tests/unit/test_layer.c tests/unit/store-test-li
 	tests/unit/tarhelp.h
 tests_unit_test_layer_CPPFLAGS = $(store_libstore_a_CPPFLAGS)
 tests_unit_test_layer_CFLAGS = $(TEST_CFLAGS)
-tests_unit_test_layer_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=store_get
+tests_unit_test_layer_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=store_get -Wl,--wrap=store_get_batch
 tests_unit_test_layer_LDADD = $(CATALOG_LIBS) $(TEST_LIBS)
 
 check_PROGRAMS += tests/unit/test_catalog

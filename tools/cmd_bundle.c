@@ -26,7 +26,8 @@ static void usage_bundle(FILE *f)
 {
 	fprintf(f, "usage: strata bundle [--name CONTAINER] [--hostname NAME]\n"
 		   "                     [--upper DIR --work DIR] [--upper-size LIMIT]\n"
-		   "                     [--upper-inodes N] IMAGE DIR [COMMAND [ARG...]]\n"
+		   "                     [--upper-inodes N] [--chunk-cache SIZE]\n"
+		   "                     IMAGE DIR [COMMAND [ARG...]]\n"
 		   "       strata bundle --rm DIR\n");
 }
 
@@ -152,13 +153,14 @@ int cmd_bundle(int argc, char **argv)
 		{ "rm", no_argument, NULL, 'r' },
 		{ "upper-size", required_argument, NULL, 'S' },
 		{ "upper-inodes", required_argument, NULL, 'I' },
+		{ "chunk-cache", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cname = NULL, *host = NULL, *upper = NULL, *work = NULL, *ref, *dir;
-	const char *qsize = NULL, *qinodes = NULL; /* checked by strata mount */
+	const char *qsize = NULL, *qinodes = NULL, *ccache = NULL; /* checked by strata mount */
 	char name[CONTAINER_NAME_MAX + 1], id[IMAGE_DIGEST_STRLEN], why[512];
-	char rootfs[PATH_MAX], cfgpath[PATH_MAX], *bdir = NULL, *margv[14];
+	char rootfs[PATH_MAX], cfgpath[PATH_MAX], *bdir = NULL, *margv[16];
 	bool rm = false, existed = false, made_dir = false, made_rootfs = false;
 	bool tried_mount = false, mounted = false;
 	json_object *icfg = NULL, *spec = NULL;
@@ -191,6 +193,9 @@ int cmd_bundle(int argc, char **argv)
 			break;
 		case 'I':
 			qinodes = optarg;
+			break;
+		case 'C':
+			ccache = optarg;
 			break;
 		case 'h':
 			usage_bundle(stdout);
@@ -296,6 +301,10 @@ int cmd_bundle(int argc, char **argv)
 	if (qinodes) {
 		margv[margc++] = "--upper-inodes";
 		margv[margc++] = (char *)qinodes;
+	}
+	if (ccache) {
+		margv[margc++] = "--chunk-cache";
+		margv[margc++] = (char *)ccache;
 	}
 	margv[margc++] = (char *)ref;
 	margv[margc++] = rootfs;

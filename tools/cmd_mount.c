@@ -67,7 +67,8 @@ static int sb_opt(struct sbuf *b, const char *name, const char *dir, const char 
 static void usage_mount(FILE *f)
 {
 	fprintf(f, "usage: strata mount [--upper DIR --work DIR] [--name CONTAINER]\n"
-		   "                    [--upper-size LIMIT] [--upper-inodes N] IMAGE MOUNTPOINT\n");
+		   "                    [--upper-size LIMIT] [--upper-inodes N]\n"
+		   "                    [--chunk-cache SIZE] IMAGE MOUNTPOINT\n");
 }
 
 int cmd_mount_ex(int argc, char **argv, bool print)
@@ -78,10 +79,12 @@ int cmd_mount_ex(int argc, char **argv, bool print)
 		{ "name", required_argument, NULL, 'n' },
 		{ "upper-size", required_argument, NULL, 'S' },
 		{ "upper-inodes", required_argument, NULL, 'I' },
+		{ "chunk-cache", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t qsize = 0, qinodes = 0; /* strata-fuse upper_size=, upper_inodes= */
+	uint64_t ccache = UINT64_MAX;	 /* chunk_cache=, UINT64_MAX: its default */
 	char qopt[64], *qend;
 	char daemon[PATH_MAX], cdir[PATH_MAX - 16], up[PATH_MAX], wk[PATH_MAX];
 	char name[CONTAINER_NAME_MAX + 1], digest[IMAGE_DIGEST_STRLEN], *store_path = NULL;
@@ -118,6 +121,13 @@ int cmd_mount_ex(int argc, char **argv, bool print)
 			qinodes = strtoull(optarg, &qend, 10);
 			if (errno || *qend || !qinodes || optarg[0] == '-') {
 				cmd_err("mount: invalid --upper-inodes '%s' (expected a number > 0)",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'C':
+			if (strata_parse_size(optarg, &ccache) || ccache == UINT64_MAX) {
+				cmd_err("mount: invalid --chunk-cache '%s' (expected BYTES[K|M|G|T], 0 for none)",
 					optarg);
 				return 2;
 			}
@@ -280,6 +290,9 @@ int cmd_mount_ex(int argc, char **argv, bool print)
 		r = sb_add(&o, qopt, false);
 	snprintf(qopt, sizeof(qopt), ",upper_inodes=%llu", (unsigned long long)qinodes);
 	if (!r && qinodes)
+		r = sb_add(&o, qopt, false);
+	snprintf(qopt, sizeof(qopt), ",chunk_cache=%llu", (unsigned long long)ccache);
+	if (!r && ccache != UINT64_MAX)
 		r = sb_add(&o, qopt, false);
 	if (r) {
 		cmd_err("mount: %s", strerror(-r));

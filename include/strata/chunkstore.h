@@ -51,6 +51,15 @@ void chunkstore_destroy(struct chunkstore *cs);
 /* The store under cs. */
 struct store *chunkstore_store(const struct chunkstore *cs);
 
+/*
+ * A chunk cache (strata/chunkcache.h) for the readers of cs's chunks
+ * (layer_read()); NULL: none.  Owned by the caller, who must keep it
+ * until cs is destroyed or another is set; set before any reader starts.
+ */
+struct chunk_cache;
+void chunkstore_set_cache(struct chunkstore *cs, struct chunk_cache *cache);
+struct chunk_cache *chunkstore_cache(const struct chunkstore *cs);
+
 /* What chunkstore_put() did. */
 struct chunkstore_put_info {
 	bool added;          /* a new record was written (false: deduplicated) */

@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #define FS_MAX_LAYERS 63 /* lowers; bit 0 of a layer mask is the upper */
+#define FS_CHUNK_CACHE_DEFAULT (64ull << 20) /* chunk_cache= default */
 
 /* One "containerID:hostID:size" range of uidmapping=/gidmapping=. */
 struct fs_idmap {
@@ -63,6 +64,8 @@ struct fs_config {
 	uint64_t upper_size;	/* upper_size=: bytes the upper may allocate
 				 * (fs/quota.c), 0 = no limit */
 	uint64_t upper_inodes;	/* upper_inodes=: inodes it may hold, 0 = none */
+	uint64_t chunk_cache;	/* chunk_cache=: bytes of store chunks kept
+				 * for store-backed lowers, 0 = no cache */
 
 	/* Options passed through to the kernel mount ("allow_other,nodev,..."). */
 	char *fuse_opts;

@@ -180,7 +180,9 @@ int layer_getxattr(struct layer *l, uint64_t ino, const char *name, void *buf, s
 
 /*
  * Read up to len bytes of regular file ino at offset off: the chunks
- * needed are fetched with one batched store read.  Returns the number of
+ * needed are fetched with one batched store read, those held by the
+ * chunkstore's cache (chunkstore_set_cache()) from it; chunks the read
+ * needed only part of are given to that cache.  Returns the number of
  * bytes read (0 at or past the end), -EINVAL not a regular file, -EBADMSG,
  * -EIO, -ENOMEM.
  */

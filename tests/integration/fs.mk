@@ -17,6 +17,7 @@ FS_TESTS = \
 	tests/integration/310-fs-mount-helper.sh \
 	tests/integration/311-fs-store.sh \
 	tests/integration/314-fs-store-gc.sh \
+	tests/integration/315-fs-chunk-cache.sh \
 	tests/integration/312-fs-passthrough.sh \
 	tests/integration/313-fs-setid.sh \
 	tests/integration/320-fs-quota.sh \

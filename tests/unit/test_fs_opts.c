@@ -124,6 +124,25 @@ static void test_upper_limits(void **state)
 	fs_config_release(&c);
 }
 
+/* chunk_cache=: bytes, 0 turns the cache off; not a kernel option. */
+static void test_chunk_cache(void **state)
+{
+	struct fs_config c;
+
+	fs_config_init(&c);
+	assert_int_equal(c.chunk_cache, 64ULL << 20);
+	assert_int_equal(fs_config_parse_opts(&c, "chunk_cache=8M"), 0);
+	assert_int_equal(c.chunk_cache, 8ULL << 20);
+	assert_int_equal(fs_config_parse_opts(&c, "chunk_cache=0"), 0);
+	assert_int_equal(c.chunk_cache, 0);
+	assert_null(c.fuse_opts);
+	assert_int_equal(fs_config_parse_opts(&c, "chunk_cache=big"), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "chunk_cache=-1"), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "chunk_cache"), -EINVAL);
+	assert_int_equal(c.chunk_cache, 0);
+	fs_config_release(&c);
+}
+
 static void test_store_lowers(void **state)
 {
 	static const char d1[] = "sha256:0123456789abcdef0123456789abcdef"
@@ -167,6 +186,7 @@ int main(void)
 		cmocka_unit_test(test_idmap),
 		cmocka_unit_test(test_store_lowers),
 		cmocka_unit_test(test_upper_limits),
+		cmocka_unit_test(test_chunk_cache),
 	};
 
 	strata_log_set_sink(quiet, NULL);

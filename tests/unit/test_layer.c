@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include "strata/chunkcache.h"
 #include "strata/layer.h"
 #include "tests/unit/tarhelp.h"
 
@@ -22,6 +23,19 @@ int __wrap_store_get(struct store *s, const struct store_key *key, void *buf, si
 		return r;
 	}
 	return __real_store_get(s, key, buf, bufsize, len, info);
+}
+
+static int fail_get_batch = 0; /* -errno for every store_get_batch while set */
+
+int __real_store_get_batch(struct store *s, struct store_get_req *reqs, unsigned n);
+int __wrap_store_get_batch(struct store *s, struct store_get_req *reqs, unsigned n)
+{
+	if (fail_get_batch) {
+		for (unsigned i = 0; i < n; i++)
+			reqs[i].res = fail_get_batch;
+		return fail_get_batch;
+	}
+	return __real_store_get_batch(s, reqs, n);
 }
 
 static struct store *st;
@@ -516,12 +530,96 @@ static void test_hostile(void **state)
 	}
 }
 
+/*
+ * Reads through a chunk cache (strata/chunkcache.h): the bytes are those of
+ * the file for any range, chunks a read used only part of are kept when
+ * they were decompressed (text), raw chunks left in the store's buffer are
+ * not, later reads inside kept chunks are served by the cache, and a
+ * budget far below the file's size holds.
+ */
+static void test_read_cache(void **state)
+{
+	const size_t tlen = 2u << 20, rlen = 1u << 20;
+	struct mbuf tar = { 0 };
+	struct archive *a = tar_new(&tar, ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE);
+	struct image_digest diff;
+	struct layer_build_stats bs;
+	struct chunk_cache_stats cst0, cst;
+	struct chunk_cache *cc;
+	struct layer *l;
+	uint8_t *text = malloc(tlen), *rnd = malloc(rlen), *rb = malloc(300000);
+	uint64_t tino, rino;
+	unsigned seed = 7;
+
+	assert_non_null(text);
+	assert_non_null(rnd);
+	assert_non_null(rb);
+	for (size_t i = 0; i < tlen; i++) /* compresses about 4x */
+		text[i] = (uint8_t)"abcdefgh \n"[(i * 2654435761u >> 7) % 10] + (i % 3 == 0);
+	fill(rnd, rlen, 99);
+	add_entry(a, "./", AE_IFDIR, 0755, 0, NULL, 0, NULL, NULL);
+	add_entry(a, "text", AE_IFREG, 0644, 0, text, tlen, NULL, NULL);
+	add_entry(a, "rand", AE_IFREG, 0644, 0, rnd, rlen, NULL, NULL);
+	tar_close(a);
+	assert_int_equal(import_tar(&tar, &diff, &bs), 0);
+	assert_int_equal(layer_open(cs, &diff, &l), 0);
+	tino = lookup_path(l, "text");
+	rino = lookup_path(l, "rand");
+
+	assert_int_equal(chunk_cache_create(2u << 20, &cc), 0);
+	chunkstore_set_cache(cs, cc);
+	for (int k = 0; k < 3000; k++) {
+		bool t = k % 3 != 0;
+		size_t flen = t ? tlen : rlen, len = 1 + (size_t)rand_r(&seed) % 20000;
+		uint64_t off = (uint64_t)rand_r(&seed) % flen;
+		ssize_t n;
+
+		if (k % 500 == 0)
+			len = 300000; /* several chunks, whole ones in the middle */
+		n = layer_read(l, t ? tino : rino, rb, len, off);
+		assert_int_equal(n, (ssize_t)MIN((uint64_t)len, flen - off));
+		assert_memory_equal(rb, (t ? text : rnd) + off, (size_t)n);
+	}
+	chunk_cache_get_stats(cc, &cst);
+	assert_true(cst.hits > 1000);
+	assert_true(cst.evictions > 0);
+	assert_true(cst.bytes <= cst.budget);
+
+	/* A read that the cache serves whole costs no store read: with the
+	 * store's reads failing, it still succeeds. */
+	assert_int_equal(layer_read(l, tino, rb, 100, 5000), 100);
+	chunk_cache_get_stats(cc, &cst0);
+	fail_get_batch = -EIO;
+	assert_int_equal(layer_read(l, tino, rb, 100, 5000), 100);
+	assert_memory_equal(rb, text + 5000, 100);
+	fail_get_batch = 0;
+	chunk_cache_get_stats(cc, &cst);
+	assert_int_equal(cst.hits, cst0.hits + 1);
+
+	chunkstore_set_cache(cs, NULL);
+	chunk_cache_destroy(cc);
+	/* Without a cache every range still reads right. */
+	for (int k = 0; k < 200; k++) {
+		uint64_t off = (uint64_t)rand_r(&seed) % tlen;
+		ssize_t n = layer_read(l, tino, rb, 7000, off);
+
+		assert_int_equal(n, (ssize_t)MIN((uint64_t)7000, tlen - off));
+		assert_memory_equal(rb, text + off, (size_t)n);
+	}
+	layer_close(l);
+	free(text);
+	free(rnd);
+	free(rb);
+	free(tar.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rich_layer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_cost_and_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_cache, setup, teardown),
 	};
 
 	strata_log_init("test_layer", STRATA_LOG_ERR);
