@@ -58,6 +58,7 @@ struct dedup_pipeline {
 	void *arg;
 	struct pipe_slot *slots;
 	unsigned nslots;
+	uint8_t *mem; /* the slots' data and zbuf, nslots * 2 * max_len */
 	struct pipe_worker *workers;
 	unsigned nworkers; /* entries of workers (contexts to free) */
 
@@ -148,11 +149,13 @@ int dedup_pipeline_create(struct chunkstore *cs, unsigned nworkers, uint32_t max
 	if (!p->slots || !p->workers)
 		goto err;
 	p->nworkers = nworkers;
+	/* All slots' buffers in one mapping of huge pages (common/bigbuf.c). */
+	p->mem = strata_big_alloc((size_t)p->nslots * 2 * max_len);
+	if (!p->mem)
+		goto err;
 	for (unsigned i = 0; i < p->nslots; i++) {
-		p->slots[i].data = malloc(max_len);
-		p->slots[i].zbuf = malloc(max_len);
-		if (!p->slots[i].data || !p->slots[i].zbuf)
-			goto err;
+		p->slots[i].data = p->mem + (size_t)i * 2 * max_len;
+		p->slots[i].zbuf = p->slots[i].data + max_len;
 	}
 	for (unsigned i = 0; i < nworkers; i++) {
 		p->workers[i].p = p;
@@ -194,12 +197,7 @@ void dedup_pipeline_destroy(struct dedup_pipeline *p)
 			pthread_join(p->workers[i].thread, NULL);
 		dedup_zctx_destroy(p->workers[i].z);
 	}
-	if (p->slots) {
-		for (unsigned i = 0; i < p->nslots; i++) {
-			free(p->slots[i].data);
-			free(p->slots[i].zbuf);
-		}
-	}
+	strata_big_free(p->mem, (size_t)p->nslots * 2 * p->max_len);
 	free(p->slots);
 	free(p->workers);
 	pthread_cond_destroy(&p->work);

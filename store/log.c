@@ -38,13 +38,18 @@ int log_init(struct store *s)
 	size_t al = MAX(s->dev.align, s->block);
 	int r;
 
+	/* The windows in one mapping of huge pages (they are filled in
+	 * turn, and each is 512 page faults otherwise). */
+	if (!s->read_only) {
+		s->wb_mem = strata_big_alloc((size_t)NWBUF * WBUF_SIZE);
+		if (!s->wb_mem)
+			return -ENOMEM;
+	}
 	for (unsigned i = 0; i < NWBUF; i++) {
 		s->wb[i].s = s;
 		s->wb[i].state = WB_FREE;
-		if (s->read_only)
-			continue;
-		if (posix_memalign((void **)&s->wb[i].data, al, WBUF_SIZE))
-			return -ENOMEM;
+		if (s->wb_mem)
+			s->wb[i].data = s->wb_mem + (size_t)i * WBUF_SIZE;
 	}
 	if (posix_memalign((void **)&s->seg_hdr_blk, al, s->block))
 		return -ENOMEM;
@@ -61,10 +66,10 @@ void log_free(struct store *s)
 {
 	sio_wq_destroy(s->wq);
 	s->wq = NULL;
-	for (unsigned i = 0; i < NWBUF; i++) {
-		free(s->wb[i].data);
+	for (unsigned i = 0; i < NWBUF; i++)
 		s->wb[i].data = NULL;
-	}
+	strata_big_free(s->wb_mem, (size_t)NWBUF * WBUF_SIZE);
+	s->wb_mem = NULL;
 	free(s->seg_hdr_blk);
 	s->seg_hdr_blk = NULL;
 }

@@ -270,6 +270,7 @@ struct store {
 	pthread_mutex_t log_lock;
 	struct sio_wq *wq;
 	struct wbuf wb[NWBUF];
+	uint8_t *wb_mem; /* the windows' data: NWBUF * WBUF_SIZE, huge pages */
 	struct wbuf *cur;	/* window being filled, or NULL */
 	uint64_t wb_age;
 	int64_t head_seg;	/* -1: no open segment yet */

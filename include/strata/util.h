@@ -50,4 +50,13 @@ int strata_mkdir_p(const char *path, mode_t mode);
 /* Monotonic clock in nanoseconds. */
 uint64_t strata_now_ns(void);
 
+/*
+ * A zero-filled buffer of len bytes for a long-lived large allocation,
+ * aligned to 2 MiB and backed by transparent huge pages where the kernel
+ * has them (common/bigbuf.c); NULL when out of memory.  Free it with
+ * strata_big_free() and the same len.
+ */
+void *strata_big_alloc(size_t len);
+void strata_big_free(void *p, size_t len);
+
 #endif

@@ -82,6 +82,32 @@ static void test_mkdir_p(void **state)
 	assert_int_equal(system(path), 0);
 }
 
+/* Big buffers: 2 MiB aligned, zero-filled, every byte writable, sizes
+ * that are not multiples of 2 MiB, impossible sizes refused. */
+static void test_big_alloc(void **state)
+{
+	static const size_t sizes[] = { 1, 4096, (2u << 20) - 1, 2u << 20, (9u << 20) + 5 };
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		uint8_t *p = strata_big_alloc(sizes[k]);
+		size_t sum = 0;
+
+		assert_non_null(p);
+		assert_int_equal((uintptr_t)p % (2u << 20), 0);
+		for (size_t i = 0; i < sizes[k]; i += 512)
+			sum += p[i];
+		sum += p[sizes[k] - 1];
+		assert_int_equal(sum, 0);
+		memset(p, 0xab, sizes[k]);
+		assert_int_equal(p[sizes[k] - 1], 0xab);
+		strata_big_free(p, sizes[k]);
+	}
+	assert_null(strata_big_alloc(0));
+	assert_null(strata_big_alloc(SIZE_MAX - 4096));
+	strata_big_free(NULL, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -90,6 +116,7 @@ int main(void)
 		cmocka_unit_test(test_fmt_size),
 		cmocka_unit_test(test_hex_roundtrip),
 		cmocka_unit_test(test_mkdir_p),
+		cmocka_unit_test(test_big_alloc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
