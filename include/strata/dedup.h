@@ -256,7 +256,13 @@ enum dedup_compress_algo {
 	DEDUP_COMPRESS_ZSTD = 1,
 };
 
-#define DEDUP_ZSTD_LEVEL_DEFAULT 3
+/*
+ * Level 1: the import's CPU is half zstd at level 3, and level 1 makes a
+ * minbase import 17% faster for 4% more stored bytes (64.3 vs 61.9 MiB);
+ * frames of any level read the same.  Stores that want the smaller size
+ * set it (strata store set compress=zstd:3).
+ */
+#define DEDUP_ZSTD_LEVEL_DEFAULT 1
 
 /* Per-store compression setting. */
 struct dedup_compress_policy {

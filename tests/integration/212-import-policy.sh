@@ -159,7 +159,7 @@ assert_eq "$(info '[.compress,.chunk_max,.whole_max] | @csv')" '"zstd:5",1048576
 expect_status 2 strata store set
 expect_ok strata store set compress=default chunk-size=default
 assert_eq "$(info '[.compress,.compress_set,.chunking_set,.chunk_avg] | @csv')" \
-	'"zstd:3",false,false,65536' "policy after reset"
+	'"zstd:1",false,false,65536' "policy after reset"
 
 say "the policy survives gc, compaction and reopen; records are crash-safe slots"
 expect_ok strata store set compress=none whole-max=32K

@@ -251,7 +251,7 @@ static void test_parsers(void **state)
 	assert_int_equal(dedup_compress_policy_parse("zstd:7", &c), 0);
 	assert_string_equal(dedup_compress_policy_format(&c, buf, sizeof(buf)), "zstd:7");
 	assert_int_equal(dedup_compress_policy_parse("zstd", &c), 0);
-	assert_string_equal(dedup_compress_policy_format(&c, buf, sizeof(buf)), "zstd:3");
+	assert_string_equal(dedup_compress_policy_format(&c, buf, sizeof(buf)), "zstd:1");
 	assert_int_equal(dedup_compress_policy_parse("none", &c), 0);
 	assert_string_equal(dedup_compress_policy_format(&c, buf, sizeof(buf)), "none");
 }
