@@ -110,6 +110,29 @@ struct image_skeleton {
 	size_t nholes, holes_cap;
 };
 int skel_append(struct image_skeleton *sk, const void *buf, size_t len);
+
+/* store/tarstream.c: a layer blob's uncompressed bytes, made by a thread. */
+struct tw_stream_opts {
+	enum image_compression comp; /* declared; checked against the magic */
+	const char *name;	     /* for messages */
+	const struct image_digest *expect_blob_digest;
+	int64_t expect_blob_size; /* -1: unknown */
+};
+struct tw_stream;
+/* Start the thread reading through rd(arg) (called from that thread
+ * only, until the end).  Returns 0 and *out, -ENOMEM, -EAGAIN. */
+int tw_stream_create(const struct tw_stream_opts *opts, image_read_fn rd, void *arg,
+		     struct tw_stream **out);
+/* The next bytes at *buf (valid until the next call): their number, 0 at
+ * the end (the blob read whole and its size and digest checked), -errno
+ * (logged; -EBADMSG for a bad blob); the end or error again afterwards. */
+ssize_t tw_stream_next(struct tw_stream *st, const uint8_t **buf);
+/* After the end: the DiffID (SHA-256 of the uncompressed bytes), the
+ * blob's digest and size. */
+void tw_stream_result(const struct tw_stream *st, struct image_digest *diff_id,
+		      struct image_digest *blob_digest, uint64_t *blob_size);
+/* Stop the thread and free; NULL is accepted. */
+void tw_stream_destroy(struct tw_stream *st);
 int skel_add_hole(struct image_skeleton *sk, uint64_t size, uint64_t index);
 
 #endif

@@ -7,6 +7,7 @@ store_libstore_a_SOURCES += \
 	store/oci.c \
 	store/archive.c \
 	store/tarwalk.c \
+	store/tarstream.c \
 	store/tarbuild.c
 noinst_HEADERS += include/strata/image.h store/image-internal.h
 
@@ -14,11 +15,11 @@ noinst_HEADERS += include/strata/image.h store/image-internal.h
 # not depend on the block store, so their tests and tools link only this.
 noinst_LIBRARIES += store/libimage.a
 store_libimage_a_SOURCES = store/digest.c store/json.c store/oci.c store/archive.c \
-	store/tarwalk.c store/tarbuild.c
+	store/tarwalk.c store/tarstream.c store/tarbuild.c
 store_libimage_a_CPPFLAGS = $(AM_CPPFLAGS) $(ZSTD_CFLAGS) $(ARCHIVE_CFLAGS) $(CRYPTO_CFLAGS) \
 	$(JSONC_CFLAGS) $(ZLIB_CFLAGS) $(XXHASH_CFLAGS)
 IMAGE_LIBS = store/libimage.a common/libcommon.a $(ZSTD_LIBS) $(ARCHIVE_LIBS) $(CRYPTO_LIBS) \
-	$(JSONC_LIBS) $(ZLIB_LIBS) $(XXHASH_LIBS)
+	$(JSONC_LIBS) $(ZLIB_LIBS) $(XXHASH_LIBS) -lpthread
 EXTRA_DIST += tests/fuzz/fuzz_tarwalk.c tests/fuzz/fuzz_oci_json.c tests/fuzz/build-image-fuzzers.sh
 
 check_PROGRAMS += tests/unit/test_oci tests/unit/test_tarwalk

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * store/: layer tar walker.  We decompress ourselves (zlib, zstd) and feed
- * the raw tar bytes to libarchive through its read callback, so that we see
- * every byte of the uncompressed stream: that gives the DiffID and the
- * skeleton (the stream minus regular-file data) needed to re-create the tar
- * byte for byte.  Headers are only ever parsed by libarchive.
+ * store/: layer tar walker.  We decompress ourselves (zlib, zstd, on a
+ * thread of their own: store/tarstream.c) and feed the raw tar bytes to
+ * libarchive through its read callback, so that we see every byte of the
+ * uncompressed stream: that gives the DiffID and the skeleton (the stream
+ * minus regular-file data) needed to re-create the tar byte for byte.
+ * Headers are only ever parsed by libarchive.
  *
  * Skeleton bookkeeping: bytes handed to libarchive are "pending" until we
  * know whether they are file data.  After each header, libarchive has
@@ -14,9 +15,8 @@
  * compared with what libarchive delivers as the entry's data, so a header
  * encoding we misjudge is an error, never a silently wrong skeleton).
  *
- * A plain (uncompressed) blob is its own stream: its bytes go to libarchive
- * straight from the read buffer and are hashed once, the blob digest being
- * the DiffID.
+ * A plain (uncompressed) blob is its own stream: hashed once, the blob
+ * digest being the DiffID.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,15 +26,11 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <xxhash.h>
-#include <zlib.h>
-#include <zstd.h>
 
 #include "strata/log.h"
 #include "strata/util.h"
 #include "store/image-internal.h"
 
-#define IN_CAP (128u << 10)
-#define OUT_CAP (128u << 10)
 #define PATH_LEN_MAX 4096
 #define NAME_LEN_MAX 255
 #define XATTR_NAME_MAX_ 255
@@ -45,36 +41,18 @@
 struct image_tarwalk {
 	struct image_tarwalk_opts opts;
 	char *name;
-	image_read_fn rd;
-	void *rd_arg;
 	int own_fd;
 	int err; /* first error; sticky */
 	bool done;
 
-	/* raw blob */
-	uint8_t *in;
-	size_t in_len, in_pos;
-	bool in_eof;
-	uint64_t blob_size;
-	struct image_sha256 *blob_hash;
+	/* the uncompressed stream (store/tarstream.c) */
+	struct tw_stream *st;
+	const uint8_t *cur; /* the chunk tw_stream_next() gave */
+	uint64_t fed; /* bytes produced so far */
 	struct image_digest blob_digest, diff_id;
+	uint64_t blob_size;
 	uint64_t nentries;
 	char last_name[256]; /* for messages about the next, unreadable header */
-
-	/* decompression */
-	enum image_compression comp;
-	bool detected;
-	z_stream z;
-	bool z_init, z_end;
-	ZSTD_DStream *zs;
-	size_t zs_ret;
-	bool stream_eof;
-
-	/* uncompressed stream */
-	uint8_t *out;
-	const uint8_t *cur; /* the chunk decomp() produced: in out, or in in for a plain tar */
-	uint64_t fed; /* bytes produced so far */
-	struct image_sha256 *diff_hash;
 
 	/* skeleton */
 	struct image_skeleton *skel;
@@ -123,204 +101,15 @@ static int fail(struct image_tarwalk *tw, int err)
 	return tw->err;
 }
 
-/* ---- raw input and decompression ---- */
-
-static int raw_fill(struct image_tarwalk *tw)
-{
-	char want[IMAGE_DIGEST_STRLEN], got[IMAGE_DIGEST_STRLEN];
-	ssize_t n;
-
-	if (tw->in_pos < tw->in_len || tw->in_eof)
-		return 0;
-	n = tw->rd(tw->rd_arg, tw->in, IN_CAP);
-	if (n < 0) {
-		log_err("layer %s: read error: %s", tw->name, strerror((int)-n));
-		return fail(tw, (int)n);
-	}
-	tw->in_pos = 0;
-	tw->in_len = (size_t)n;
-	tw->blob_size += (uint64_t)n;
-	if (tw->opts.expect_blob_size >= 0 && tw->blob_size > (uint64_t)tw->opts.expect_blob_size) {
-		log_err("layer %s: size mismatch: blob is larger than its descriptor's size %lld",
-			tw->name, (long long)tw->opts.expect_blob_size);
-		return fail(tw, -EBADMSG);
-	}
-	if (n) {
-		image_sha256_update(tw->blob_hash, tw->in, (size_t)n);
-		return 0;
-	}
-	tw->in_eof = true;
-	image_sha256_final(tw->blob_hash, &tw->blob_digest);
-	if (tw->opts.expect_blob_size >= 0 &&
-	    tw->blob_size != (uint64_t)tw->opts.expect_blob_size) {
-		log_err("layer %s: size mismatch: blob has %llu bytes, descriptor says %lld",
-			tw->name, (unsigned long long)tw->blob_size,
-			(long long)tw->opts.expect_blob_size);
-		return fail(tw, -EBADMSG);
-	}
-	if (tw->opts.expect_blob_digest) {
-		const struct image_digest *d = &tw->blob_digest;
-
-		if (!image_digest_equal(d, tw->opts.expect_blob_digest)) {
-			log_err("layer %s: digest mismatch: descriptor says %s, blob hashes to %s",
-				tw->name, image_digest_format(tw->opts.expect_blob_digest, want),
-				image_digest_format(d, got));
-			return fail(tw, -EBADMSG);
-		}
-	}
-	return 0;
-}
-
-static const char *comp_name(enum image_compression c)
-{
-	return c == IMAGE_COMP_GZIP ? "gzip" : c == IMAGE_COMP_ZSTD ? "zstd" : "tar";
-}
-
-static int detect(struct image_tarwalk *tw)
-{
-	enum image_compression magic = IMAGE_COMP_NONE;
-	int r;
-
-	/* Gather at least 4 bytes (or the whole blob) for the magic. */
-	while (tw->in_len < 4 && !tw->in_eof) {
-		uint8_t tmp[4];
-		size_t have = tw->in_len;
-
-		memcpy(tmp, tw->in, have);
-		tw->in_pos = tw->in_len;
-		if ((r = raw_fill(tw)))
-			return r;
-		if (tw->in_eof)
-			tw->in_len = 0;
-		if (have) {
-			/* Rare short read: keep earlier bytes in front. */
-			memmove(tw->in + have, tw->in, tw->in_len);
-			memcpy(tw->in, tmp, have);
-			tw->in_len += have;
-		}
-		tw->in_pos = 0;
-	}
-	if (tw->in_len >= 2 && tw->in[0] == 0x1f && tw->in[1] == 0x8b)
-		magic = IMAGE_COMP_GZIP;
-	else if (tw->in_len >= 4 && !memcmp(tw->in, "\x28\xb5\x2f\xfd", 4))
-		magic = IMAGE_COMP_ZSTD;
-	tw->detected = true;
-	if (tw->in_len == 0) {
-		/* A zero-length blob is an empty layer whatever its media type. */
-		tw->comp = IMAGE_COMP_NONE;
-		return 0;
-	}
-	if (tw->opts.comp != IMAGE_COMP_AUTO && tw->opts.comp != magic) {
-		log_err("layer %s: media type says %s but the data is %s", tw->name,
-			comp_name(tw->opts.comp), comp_name(magic));
-		return fail(tw, -EBADMSG);
-	}
-	tw->comp = magic;
-	if (magic == IMAGE_COMP_GZIP) {
-		/* 15 + 16: gzip only (no zlib/raw guessing). */
-		if (inflateInit2(&tw->z, 15 + 16) != Z_OK)
-			return fail(tw, -ENOMEM);
-		tw->z_init = true;
-	} else if (magic == IMAGE_COMP_ZSTD) {
-		tw->zs = ZSTD_createDStream();
-		if (!tw->zs || ZSTD_isError(ZSTD_initDStream(tw->zs)))
-			return fail(tw, -ENOMEM);
-		/* Bound memory: a hostile frame could ask for 2 GiB windows. */
-		ZSTD_DCtx_setParameter(tw->zs, ZSTD_d_windowLogMax, 27);
-	}
-	return 0;
-}
-
-/*
- * Produce the next uncompressed chunk at tw->cur (valid until the next call):
- * returns its length, 0 at the end, -errno.
- */
+/* The next uncompressed chunk at tw->cur: its length, 0 at the end, -errno. */
 static ssize_t decomp(struct image_tarwalk *tw)
 {
-	int r;
+	ssize_t n;
 
 	if (tw->err)
 		return tw->err;
-	if (!tw->detected && (r = detect(tw)))
-		return r;
-	for (;;) {
-		if (tw->stream_eof)
-			return 0;
-		if ((r = raw_fill(tw)))
-			return r;
-		if (tw->comp == IMAGE_COMP_NONE) {
-			size_t n = tw->in_len - tw->in_pos;
-
-			if (!n) {
-				tw->stream_eof = true;
-				return 0;
-			}
-			/* No copy: in is refilled only by the next decomp(). */
-			tw->cur = tw->in + tw->in_pos;
-			tw->in_pos += n;
-			return (ssize_t)n;
-		}
-		if (tw->comp == IMAGE_COMP_GZIP) {
-			if (tw->in_pos == tw->in_len && tw->in_eof) {
-				if (!tw->z_end) {
-					log_err("layer %s: truncated gzip stream", tw->name);
-					return fail(tw, -EBADMSG);
-				}
-				tw->stream_eof = true;
-				return 0;
-			}
-			if (tw->z_end) {
-				/* Concatenated gzip members are one stream (RFC 1952). */
-				if (tw->in[tw->in_pos] != 0x1f) {
-					log_err("layer %s: trailing garbage after the gzip stream",
-						tw->name);
-					return fail(tw, -EBADMSG);
-				}
-				inflateReset(&tw->z);
-				tw->z_end = false;
-			}
-			tw->z.next_in = tw->in + tw->in_pos;
-			tw->z.avail_in = (uInt)(tw->in_len - tw->in_pos);
-			tw->z.next_out = tw->out;
-			tw->z.avail_out = OUT_CAP;
-			int zr = inflate(&tw->z, Z_NO_FLUSH);
-
-			tw->in_pos = tw->in_len - tw->z.avail_in;
-			if (zr == Z_STREAM_END)
-				tw->z_end = true;
-			else if (zr != Z_OK && zr != Z_BUF_ERROR) {
-				log_err("layer %s: corrupt gzip stream: %s", tw->name,
-					tw->z.msg ? tw->z.msg : "inflate failed");
-				return fail(tw, -EBADMSG);
-			}
-			tw->cur = tw->out;
-			if (OUT_CAP - tw->z.avail_out)
-				return (ssize_t)(OUT_CAP - tw->z.avail_out);
-			continue;
-		}
-		/* zstd */
-		if (tw->in_pos == tw->in_len && tw->in_eof) {
-			if (tw->zs_ret != 0) {
-				log_err("layer %s: truncated zstd stream", tw->name);
-				return fail(tw, -EBADMSG);
-			}
-			tw->stream_eof = true;
-			return 0;
-		}
-		ZSTD_inBuffer ib = {tw->in, tw->in_len, tw->in_pos};
-		ZSTD_outBuffer ob = {tw->out, OUT_CAP, 0};
-
-		tw->zs_ret = ZSTD_decompressStream(tw->zs, &ob, &ib);
-		tw->in_pos = ib.pos;
-		if (ZSTD_isError(tw->zs_ret)) {
-			log_err("layer %s: corrupt zstd stream: %s", tw->name,
-				ZSTD_getErrorName(tw->zs_ret));
-			return fail(tw, -EBADMSG);
-		}
-		tw->cur = tw->out;
-		if (ob.pos)
-			return (ssize_t)ob.pos;
-	}
+	n = tw_stream_next(tw->st, &tw->cur);
+	return n < 0 ? fail(tw, (int)n) : n;
 }
 
 /* ---- skeleton bookkeeping ---- */
@@ -353,9 +142,6 @@ static int stream_bytes(struct image_tarwalk *tw, const uint8_t *p, size_t n)
 {
 	uint64_t total = n;
 
-	/* A plain tar is the blob: its DiffID is the blob digest (raw_fill()). */
-	if (tw->comp != IMAGE_COMP_NONE)
-		image_sha256_update(tw->diff_hash, p, n);
 	if (tw->skel) {
 		uint64_t off = tw->fed;
 
@@ -784,17 +570,7 @@ static int finish_stream(struct image_tarwalk *tw)
 		return (int)n;
 	if (tw->skel && pend_flush(tw, tw->fed))
 		return tw->err;
-	if (tw->comp == IMAGE_COMP_NONE) {
-		/* Hashed once, as the blob; the stream ended, so did the blob. */
-		if (!tw->in_eof) {
-			log_err("layer %s: internal error: tar stream ended before the blob",
-				tw->name);
-			return fail(tw, -EIO);
-		}
-		d = tw->blob_digest;
-	} else {
-		image_sha256_final(tw->diff_hash, &d);
-	}
+	tw_stream_result(tw->st, &d, &tw->blob_digest, &tw->blob_size);
 	tw->diff_id = d;
 	if (tw->opts.expect_diff_id && !image_digest_equal(&d, tw->opts.expect_diff_id)) {
 		log_err("layer %s: DiffID mismatch: config says %s, uncompressed tar hashes to %s",
@@ -922,15 +698,10 @@ int image_tarwalk_create(const struct image_tarwalk_opts *opts, image_read_fn rd
 		return -ENOMEM;
 	tw->opts = *opts;
 	tw->own_fd = -1;
-	tw->rd = rd;
-	tw->rd_arg = arg;
 	tw->name = strdup(opts->name ? opts->name : "(layer)");
-	tw->in = malloc(IN_CAP);
-	tw->out = malloc(OUT_CAP);
 	tw->path = malloc(PATH_LEN_MAX + 2);
 	tw->link = malloc(PATH_LEN_MAX + 2);
-	if (!tw->name || !tw->in || !tw->out || !tw->path || !tw->link ||
-	    image_sha256_create(&tw->blob_hash) || image_sha256_create(&tw->diff_hash))
+	if (!tw->name || !tw->path || !tw->link)
 		goto err;
 	if (!opts->no_skeleton) {
 		tw->skel = calloc(1, sizeof(*tw->skel));
@@ -940,6 +711,18 @@ int image_tarwalk_create(const struct image_tarwalk_opts *opts, image_read_fn rd
 			goto err;
 		XXH3_64bits_reset(tw->raw_x);
 		XXH3_64bits_reset(tw->data_x);
+	}
+	/* Last: the thread starts reading at once. */
+	{
+		struct tw_stream_opts so = { .comp = opts->comp, .name = tw->name,
+					     .expect_blob_digest = opts->expect_blob_digest,
+					     .expect_blob_size = opts->expect_blob_size };
+		int r = tw_stream_create(&so, rd, arg, &tw->st);
+
+		if (r) {
+			image_tarwalk_destroy(tw);
+			return r;
+		}
 	}
 	*out = tw;
 	return 0;
@@ -952,13 +735,10 @@ void image_tarwalk_destroy(struct image_tarwalk *tw)
 {
 	if (!tw)
 		return;
+	/* The reader thread first: it may be reading the caller's source. */
+	tw_stream_destroy(tw->st);
 	if (tw->a)
 		archive_read_free(tw->a);
-	if (tw->z_init)
-		inflateEnd(&tw->z);
-	ZSTD_freeDStream(tw->zs);
-	image_sha256_destroy(tw->blob_hash);
-	image_sha256_destroy(tw->diff_hash);
 	image_skeleton_destroy(tw->skel);
 	if (tw->raw_x)
 		XXH3_freeState(tw->raw_x);
@@ -972,8 +752,6 @@ void image_tarwalk_destroy(struct image_tarwalk *tw)
 	free(tw->acl_buf[1]);
 	free(tw->path);
 	free(tw->link);
-	free(tw->in);
-	free(tw->out);
 	free(tw->name);
 	free(tw);
 }

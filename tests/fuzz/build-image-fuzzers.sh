@@ -18,9 +18,9 @@ CFLAGS="-g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover
 PKGS="libarchive libcrypto json-c zlib libzstd"
 # shellcheck disable=SC2046
 CFLAGS="$CFLAGS $(pkg-config --cflags $PKGS)"
-LIBS=$(pkg-config --libs $PKGS)
-srcs="store/digest.c store/json.c store/oci.c store/archive.c store/tarwalk.c store/tarbuild.c
-common/log.c common/util.c"
+LIBS="$(pkg-config --libs $PKGS) -lpthread"
+srcs="store/digest.c store/json.c store/oci.c store/archive.c store/tarwalk.c store/tarstream.c store/tarbuild.c
+common/log.c common/util.c common/bigbuf.c"
 objs=""
 for s in $srcs; do
 	o="$out/$(basename "$s" .c).o"

@@ -5,6 +5,8 @@
  * and a corpus of bad input.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -581,6 +583,100 @@ static void test_read_error(void **state)
 	free(tar.p);
 }
 
+/* A read callback that records its thread and whether it ran after the
+ * walker was destroyed. */
+struct trd {
+	struct rd r;
+	pthread_t caller;
+	int calls, on_caller, after;
+	bool destroyed;
+};
+
+static ssize_t thread_read(void *arg, void *buf, size_t len)
+{
+	struct trd *t = arg;
+
+	__atomic_add_fetch(&t->calls, 1, __ATOMIC_SEQ_CST);
+	if (pthread_equal(pthread_self(), t->caller))
+		__atomic_add_fetch(&t->on_caller, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&t->destroyed, __ATOMIC_SEQ_CST))
+		__atomic_add_fetch(&t->after, 1, __ATOMIC_SEQ_CST);
+	return mem_read(&t->r, buf, len);
+}
+
+/*
+ * The blob is read and decompressed on a thread of its own (ahead of the
+ * walker), never on the caller's: a big gzip layer walked whole gives the
+ * DiffID; a walker destroyed after its first entry, with the reader
+ * blocked on a full ring, stops it; no read happens after destroy.
+ */
+static void test_reader_thread(void **state)
+{
+	struct mbuf tar = {0}, gz = {0};
+	struct archive *a = tar_new(&tar, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
+	struct image_digest want;
+	struct image_tarwalk_opts o = {.comp = IMAGE_COMP_GZIP, .name = "big",
+				       .expect_diff_id = &want, .expect_blob_size = -1};
+	struct image_tarwalk *tw;
+	const struct image_entry *e;
+	struct trd t;
+	uint8_t *data = malloc(1u << 20), buf[4096];
+	int rc, n = 0;
+
+	(void)state;
+	assert_non_null(data);
+	for (int f = 0; f < 24; f++) {
+		char name[16];
+
+		for (size_t i = 0; i < (1u << 20); i++)
+			data[i] = (uint8_t)((i * 7 + (size_t)f) % 251 + (i >> 12));
+		snprintf(name, sizeof(name), "f%02d", f);
+		tar_add(a, name, AE_IFREG, 0644, data, 1u << 20, NULL);
+	}
+	tar_close(a);
+	gzip_buf(&tar, &gz);
+	image_sha256_buf(tar.p, tar.len, &want);
+
+	memset(&t, 0, sizeof(t));
+	t.r = (struct rd){gz.p, gz.len, 0, 0, 0};
+	t.caller = pthread_self();
+	assert_int_equal(image_tarwalk_create(&o, thread_read, &t, &tw), 0);
+	while ((rc = image_tarwalk_next(tw, &e)) == 1) {
+		while (image_tarwalk_read(tw, buf, sizeof(buf)) > 0)
+			;
+		n++;
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 24);
+	assert_true(t.calls > 2);
+	assert_int_equal(t.on_caller, 0);
+	image_tarwalk_destroy(tw);
+
+	/* Stop early: one entry, then destroy while the reader is ahead. */
+	memset(&t, 0, sizeof(t));
+	t.r = (struct rd){gz.p, gz.len, 0, 0, 0};
+	t.caller = pthread_self();
+	assert_int_equal(image_tarwalk_create(&o, thread_read, &t, &tw), 0);
+	assert_int_equal(image_tarwalk_next(tw, &e), 1);
+	usleep(20000); /* let the reader fill its ring and wait */
+	image_tarwalk_destroy(tw);
+	__atomic_store_n(&t.destroyed, true, __ATOMIC_SEQ_CST);
+	usleep(20000);
+	assert_int_equal(t.after, 0);
+	assert_int_equal(t.on_caller, 0);
+	assert_true(t.r.pos < gz.len); /* it did not read the whole blob */
+
+	/* Destroyed before any entry was asked for. */
+	memset(&t, 0, sizeof(t));
+	t.r = (struct rd){gz.p, gz.len, 0, 0, 0};
+	t.caller = pthread_self();
+	assert_int_equal(image_tarwalk_create(&o, thread_read, &t, &tw), 0);
+	image_tarwalk_destroy(tw);
+	free(data);
+	free(tar.p);
+	free(gz.p);
+}
+
 static int walk_one_bad(const char *name, unsigned type, const char *link)
 {
 	struct mbuf tar = {0};
@@ -865,6 +961,7 @@ int main(void)
 	    cmocka_unit_test(test_truncated_and_corrupt_gzip),
 	    cmocka_unit_test(test_wrong_digests),
 	    cmocka_unit_test(test_read_error),
+	    cmocka_unit_test(test_reader_thread),
 	    cmocka_unit_test(test_unsafe_names),
 	    cmocka_unit_test(test_normalization),
 	    cmocka_unit_test(test_whiteouts_and_duplicates),
