@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* strata: the command-line front end.  Each command lives in tools/cmd_*.c. */
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,14 @@ int cmd_dispatch(const char *group, const struct cmd *table, int argc, char **ar
 int main(int argc, char **argv)
 {
 	strata_log_init("strata", STRATA_LOG_WARN);
+	/*
+	 * Names in tar headers are bytes, and pax headers say they are
+	 * UTF-8: libarchive converts them to the locale's character set and
+	 * warns about every non-ASCII name in the C locale (keeping the bytes
+	 * anyway).  In C.UTF-8 it has nothing to convert.  Only the character
+	 * type: messages and numbers stay as they are.
+	 */
+	setlocale(LC_CTYPE, "C.UTF-8");
 	if (argc > 1 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))) {
 		printf("strata %s\n", PACKAGE_VERSION);
 		return 0;

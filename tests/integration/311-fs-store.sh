@@ -88,6 +88,19 @@ echo x >"$T/m2/x"
 [ -f "$T/u2/x" ] || fail "--upper not used"
 sumount "$T/m2"
 
+say "non-ASCII names: UTF-8 in pax headers without warnings, other bytes kept"
+mkdir -p "$T/nonascii"
+echo hi >"$T/nonascii/Főtanúsítvány.pem"
+printf x >"$T/nonascii/$(printf 'raw\377name')"
+tar -C "$T/nonascii" --format=pax -cf "$T/nonascii.tar" .
+expect_ok strata import --tar --name nonascii:1 "$T/nonascii.tar"
+grep -q "Főtanúsítvány.*converted" "$TEST_TMP/stderr" &&
+	fail "warning about a UTF-8 name: $(cat "$TEST_TMP/stderr")"
+smount nonascii:1 "$T/m7" --name c7
+[ "$(cat "$T/m7/Főtanúsítvány.pem")" = hi ] || fail "UTF-8 name"
+[ "$(cat "$T/m7/$(printf 'raw\377name')")" = x ] || fail "non-UTF-8 name bytes"
+sumount "$T/m7"
+
 say "a killed daemon: strata umount cleans up"
 smount tiny:1 "$T/m3" --name c3
 for _p in $(daemon_pids "$T/m3"); do kill -9 "$_p"; wait_gone "$_p" || :; done
