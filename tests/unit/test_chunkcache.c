@@ -189,6 +189,17 @@ static void test_enomem_changes_nothing(void **state)
 	chunk_cache_destroy(c);
 }
 
+/* Give the cache a buffer of its own holding a copy of data. */
+static void adopt_copy(struct chunk_cache *c, const struct dedup_cid *cid, const uint8_t *data,
+		       size_t len, size_t used)
+{
+	uint8_t *buf = chunk_cache_alloc(len);
+
+	assert_non_null(buf);
+	memcpy(buf, data, len);
+	assert_int_equal(chunk_cache_adopt(c, cid, buf, len, used), 0);
+}
+
 /* A chunk leaves once as many bytes as it has were handed out, counting
  * those its first reader took (adopt's used). */
 static void test_read_out_chunks_leave(void **state)
@@ -196,7 +207,7 @@ static void test_read_out_chunks_leave(void **state)
 	struct chunk_cache *c;
 	struct chunk_cache_stats st;
 	struct dedup_cid a = cid_of(1), b = cid_of(2);
-	uint8_t *want = chunk_of(1, 40000), *buf, got[16000];
+	uint8_t *want = chunk_of(1, 40000), got[16000];
 
 	(void)state;
 	assert_int_equal(chunk_cache_create(8u << 20, &c), 0);
@@ -213,20 +224,14 @@ static void test_read_out_chunks_leave(void **state)
 	assert_int_equal(st.entries, 0);
 	assert_int_equal(st.bytes, 0);
 	/* Adopted after its reader took 30000 bytes: 10000 more and it goes. */
-	buf = chunk_cache_alloc(40000);
-	assert_non_null(buf);
-	memcpy(buf, want, 40000);
-	assert_int_equal(chunk_cache_adopt(c, &b, buf, 40000, 30000), 0);
+	adopt_copy(c, &b, want, 40000, 30000);
 	assert_true(chunk_cache_read(c, &b, 40000, 30000, 9000, got));
 	assert_true(chunk_cache_read(c, &b, 40000, 100, 1000, got));
 	assert_memory_equal(got, want + 100, 1000);
 	assert_false(chunk_cache_read(c, &b, 40000, 0, 1, got));
 	/* Two readers missed it at once: the second's part counts too. */
 	assert_int_equal(chunk_cache_put(c, &a, want, 40000), 0);
-	buf = chunk_cache_alloc(40000);
-	assert_non_null(buf);
-	memcpy(buf, want, 40000);
-	assert_int_equal(chunk_cache_adopt(c, &a, buf, 40000, 25000), 0);
+	adopt_copy(c, &a, want, 40000, 25000);
 	assert_true(chunk_cache_read(c, &a, 40000, 0, 14999, got));
 	assert_true(chunk_cache_read(c, &a, 40000, 20000, 1, got));
 	assert_false(chunk_cache_read(c, &a, 40000, 0, 1, got));
