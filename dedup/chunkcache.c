@@ -26,6 +26,7 @@ struct cc_ent {
 	struct dedup_cid cid;
 	uint32_t len;
 	uint32_t served; /* bytes handed out so far, the first reader's too */
+	uint64_t used_ns; /* last kept or read (strata_now_ns()) */
 	uint8_t data[];
 };
 
@@ -35,7 +36,7 @@ struct cc_shard {
 	size_t mask;
 	struct cc_ent *head, *tail;
 	uint64_t bytes, budget, entries;
-	uint64_t hits, misses, inserts, evictions, done;
+	uint64_t hits, misses, inserts, evictions, done, aged;
 };
 
 struct chunk_cache {
@@ -143,6 +144,7 @@ static void lru_push(struct cc_shard *s, struct cc_ent *e)
 
 static void touch(struct cc_shard *s, struct cc_ent *e)
 {
+	e->used_ns = strata_now_ns();
 	if (s->head != e) {
 		lru_unlink(s, e);
 		lru_push(s, e);
@@ -255,6 +257,7 @@ int chunk_cache_adopt(struct chunk_cache *c, const struct dedup_cid *cid, void *
 	/* Eviction may have unlinked entries before cid's link: find again. */
 	link = find(s, h, cid);
 	e->hnext = NULL;
+	e->used_ns = strata_now_ns();
 	*link = e;
 	lru_push(s, e);
 	s->bytes += ent_cost(len);
@@ -278,6 +281,26 @@ int chunk_cache_put(struct chunk_cache *c, const struct dedup_cid *cid, const vo
 	return chunk_cache_adopt(c, cid, buf, len, 0);
 }
 
+uint64_t chunk_cache_trim(struct chunk_cache *c, uint64_t idle_ns)
+{
+	uint64_t now = strata_now_ns(), freed = 0;
+
+	for (unsigned i = 0; i < c->nshards; i++) {
+		struct cc_shard *s = &c->sh[i];
+
+		pthread_mutex_lock(&s->lock);
+		/* The tail is the least recently used: stop at the first
+		 * entry used within idle_ns. */
+		while (s->tail && now - s->tail->used_ns >= idle_ns) {
+			freed += ent_cost(s->tail->len);
+			drop(s, find(s, dedup_cid_hash(&s->tail->cid, c->seed), &s->tail->cid));
+			s->aged++;
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	return freed;
+}
+
 void chunk_cache_get_stats(struct chunk_cache *c, struct chunk_cache_stats *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -290,6 +313,7 @@ void chunk_cache_get_stats(struct chunk_cache *c, struct chunk_cache_stats *st)
 		st->inserts += s->inserts;
 		st->evictions += s->evictions;
 		st->done += s->done;
+		st->aged += s->aged;
 		st->bytes += s->bytes;
 		st->entries += s->entries;
 		st->budget += s->budget;

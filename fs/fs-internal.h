@@ -493,6 +493,10 @@ void fs_reply_entry(fuse_req_t req, struct fs *fs, int err,
  * after the session loop; fs_rp_queue() false: read on this thread.
  * fs_read_reply() (fs/file.c) reads and replies, on either. */
 #define FS_RP_MIN (64u << 10)
+/* Chunk cache aging (fs/layer_store.c, run by the read threads). */
+#define FS_CACHE_TICK_S 10
+#define FS_CACHE_IDLE_S 30
+void fs_cache_age(struct fs *fs);
 int fs_rp_start(struct fs *fs, unsigned n);
 void fs_rp_stop(struct fs *fs);
 bool fs_rp_queue(struct fs *fs, fuse_req_t req, struct fs_layer_file *lf,

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -421,16 +422,25 @@ err:
 	return ret;
 }
 
+/* Free the chunks nobody read for FS_CACHE_IDLE_S seconds, and the heap
+ * they leave free: an idle container keeps no cache. */
+void fs_cache_age(struct fs *fs)
+{
+	if (fs->cache && chunk_cache_trim(fs->cache, (uint64_t)FS_CACHE_IDLE_S * 1000000000ull))
+		malloc_trim(0);
+}
+
 void fs_store_close(struct fs *fs)
 {
 	if (fs->cache) {
 		struct chunk_cache_stats st;
 
 		chunk_cache_get_stats(fs->cache, &st);
-		log_info("chunk cache: %llu hits, %llu misses, %llu kept, %llu read out, %llu evicted",
+		log_info("chunk cache: %llu hits, %llu misses, %llu kept, %llu read out, %llu evicted, "
+			 "%llu aged",
 			 (unsigned long long)st.hits, (unsigned long long)st.misses,
 			 (unsigned long long)st.inserts, (unsigned long long)st.done,
-			 (unsigned long long)st.evictions);
+			 (unsigned long long)st.evictions, (unsigned long long)st.aged);
 	}
 	chunkstore_destroy(fs->cs);
 	chunk_cache_destroy(fs->cache);

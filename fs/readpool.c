@@ -13,6 +13,11 @@
  * request.  Small reads stay on the worker: for them the hand-over would
  * cost about what the read does.
  *
+ * The same threads give an idle mount's chunk cache back (fs/layer_store.c):
+ * woken every FS_CACHE_TICK_S seconds without work, they free the chunks
+ * nobody used for FS_CACHE_IDLE_S seconds, and return freed heap to the
+ * system.
+ *
  * The handle a job reads through stays valid until the reply: the kernel
  * sends RELEASE only once no request of that file is in flight.  The
  * queue's lock is the pool's own (a leaf lock, held only to link and
@@ -23,6 +28,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fs/fs-internal.h"
 
@@ -35,6 +41,7 @@ struct rp_job {
 };
 
 struct fs_readpool {
+	struct fs *fs;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct rp_job *head, *tail;
@@ -51,8 +58,18 @@ static void *rp_main(void *arg)
 		struct rp_job *j;
 
 		pthread_mutex_lock(&p->lock);
-		while (!p->head && !p->stop)
-			pthread_cond_wait(&p->cond, &p->lock);
+		while (!p->head && !p->stop) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += FS_CACHE_TICK_S;
+			if (pthread_cond_timedwait(&p->cond, &p->lock, &ts) == ETIMEDOUT &&
+			    !p->head && !p->stop) {
+				pthread_mutex_unlock(&p->lock);
+				fs_cache_age(p->fs);
+				pthread_mutex_lock(&p->lock);
+			}
+		}
 		j = p->head;
 		if (j) {
 			p->head = j->next;
@@ -79,8 +96,16 @@ int fs_rp_start(struct fs *fs, unsigned n)
 	p = calloc(1, sizeof(*p) + n * sizeof(p->th[0]));
 	if (!p)
 		return -ENOMEM;
+	p->fs = fs;
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->cond, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&p->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	/* Signals stay with the session loop's thread, as libfuse keeps them
 	 * from its own workers: a SIGTERM taken here would end the loop only
 	 * once another request came. */

@@ -34,6 +34,7 @@ struct chunk_cache_stats {
 	uint64_t hits, misses; /* lookups */
 	uint64_t inserts, evictions;
 	uint64_t done;	  /* dropped once all their bytes were handed out */
+	uint64_t aged;	  /* dropped by chunk_cache_trim() */
 	uint64_t bytes;   /* held now: chunk bytes plus per-entry overhead */
 	uint64_t entries; /* held now */
 	uint64_t budget;
@@ -89,6 +90,13 @@ int chunk_cache_adopt(struct chunk_cache *c, const struct dedup_cid *cid, void *
  */
 int chunk_cache_put(struct chunk_cache *c, const struct dedup_cid *cid, const void *data,
 		    size_t len);
+
+/*
+ * Free every chunk not kept or read within the last idle_ns nanoseconds
+ * (0: all of them), so that an idle reader gives its memory back.
+ * Returns the bytes freed (as counted against the budget).
+ */
+uint64_t chunk_cache_trim(struct chunk_cache *c, uint64_t idle_ns);
 
 /* Counters, summed over the shards. */
 void chunk_cache_get_stats(struct chunk_cache *c, struct chunk_cache_stats *st);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "strata/chunkcache.h"
@@ -245,6 +246,38 @@ static void test_read_out_chunks_leave(void **state)
 	chunk_cache_destroy(c);
 }
 
+/* Trimming frees what was not used within the given time, oldest first. */
+static void test_trim(void **state)
+{
+	struct chunk_cache *c;
+	struct chunk_cache_stats st;
+
+	(void)state;
+	assert_int_equal(chunk_cache_create(8u << 20, &c), 0);
+	put(c, 1, 10000);
+	put(c, 2, 20000);
+	/* Nothing is an hour old. */
+	assert_int_equal(chunk_cache_trim(c, 3600ull * 1000000000ull), 0);
+	assert_true(has(c, 1, 10000));
+	usleep(50000);
+	put(c, 3, 30000);
+	assert_true(has(c, 1, 10000)); /* used again just now */
+	/* Only chunk 2 was idle for 40 ms. */
+	assert_true(chunk_cache_trim(c, 40000000ull) >= 20000);
+	assert_false(has(c, 2, 20000));
+	assert_true(has(c, 1, 10000));
+	assert_true(has(c, 3, 30000));
+	chunk_cache_get_stats(c, &st);
+	assert_int_equal(st.aged, 1);
+	/* 0: everything goes, and the budget is free again. */
+	assert_true(chunk_cache_trim(c, 0) >= 40000);
+	chunk_cache_get_stats(c, &st);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(st.bytes, 0);
+	assert_int_equal(st.aged, 3);
+	chunk_cache_destroy(c);
+}
+
 struct worker {
 	struct chunk_cache *c;
 	unsigned seed;
@@ -326,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_budget_and_lru),
 		cmocka_unit_test(test_enomem_changes_nothing),
 		cmocka_unit_test(test_read_out_chunks_leave),
+		cmocka_unit_test(test_trim),
 		cmocka_unit_test(test_threads),
 	};
 
