@@ -73,20 +73,18 @@ struct tw_stream {
 	ssize_t last; /* the end or error slot's n, once taken */
 };
 
-static int raw_fill(struct tw_stream *st)
+/* Read up to cap blob bytes into buf, hashing and counting them; at the
+ * end, check the blob's size and digest.  Returns bytes, 0 at the end,
+ * -errno. */
+static ssize_t raw_read(struct tw_stream *st, uint8_t *buf, size_t cap)
 {
 	char want[IMAGE_DIGEST_STRLEN], got[IMAGE_DIGEST_STRLEN];
-	ssize_t n;
+	ssize_t n = st->rd(st->rd_arg, buf, cap);
 
-	if (st->in_pos < st->in_len || st->in_eof)
-		return 0;
-	n = st->rd(st->rd_arg, st->in, IN_CAP);
 	if (n < 0) {
 		log_err("layer %s: read error: %s", st->name, strerror((int)-n));
-		return (int)n;
+		return n;
 	}
-	st->in_pos = 0;
-	st->in_len = (size_t)n;
 	st->blob_size += (uint64_t)n;
 	if (st->opts.expect_blob_size >= 0 && st->blob_size > (uint64_t)st->opts.expect_blob_size) {
 		log_err("layer %s: size mismatch: blob is larger than its descriptor's size %lld",
@@ -94,8 +92,8 @@ static int raw_fill(struct tw_stream *st)
 		return -EBADMSG;
 	}
 	if (n) {
-		image_sha256_update(st->blob_hash, st->in, (size_t)n);
-		return 0;
+		image_sha256_update(st->blob_hash, buf, (size_t)n);
+		return n;
 	}
 	st->in_eof = true;
 	image_sha256_final(st->blob_hash, &st->blob_digest);
@@ -113,6 +111,21 @@ static int raw_fill(struct tw_stream *st)
 			image_digest_format(&st->blob_digest, got));
 		return -EBADMSG;
 	}
+	return 0;
+}
+
+/* Refill the input buffer once it is used up (nothing at the end). */
+static int raw_fill(struct tw_stream *st)
+{
+	ssize_t n;
+
+	if (st->in_pos < st->in_len || st->in_eof)
+		return 0;
+	n = raw_read(st, st->in, IN_CAP);
+	if (n < 0)
+		return (int)n;
+	st->in_pos = 0;
+	st->in_len = (size_t)n;
 	return 0;
 }
 
@@ -186,21 +199,27 @@ static ssize_t produce(struct tw_stream *st, uint8_t *dst, size_t cap)
 	for (;;) {
 		if (st->stream_eof)
 			return 0;
-		if ((r = raw_fill(st)))
-			return r;
 		if (st->comp == IMAGE_COMP_NONE) {
-			/* A plain tar is the blob: its DiffID is the blob digest. */
-			size_t n = MIN(st->in_len - st->in_pos, cap);
+			/* A plain tar is the blob: its DiffID is the blob digest.
+			 * What detection read is handed on from in; the rest is
+			 * read straight into dst, not copied. */
+			ssize_t n;
 
-			if (!n) {
+			if (st->in_pos < st->in_len) {
+				n = (ssize_t)MIN(st->in_len - st->in_pos, cap);
+				memcpy(dst, st->in + st->in_pos, (size_t)n);
+				st->in_pos += (size_t)n;
+				return n;
+			}
+			n = st->in_eof ? 0 : raw_read(st, dst, cap);
+			if (n == 0) {
 				st->stream_eof = true;
 				st->diff_id = st->blob_digest;
-				return 0;
 			}
-			memcpy(dst, st->in + st->in_pos, n);
-			st->in_pos += n;
-			return (ssize_t)n;
+			return n;
 		}
+		if ((r = raw_fill(st)))
+			return r;
 		if (st->comp == IMAGE_COMP_GZIP) {
 			int zr;
 

@@ -49,8 +49,6 @@ struct image_tarwalk {
 	struct tw_stream *st;
 	const uint8_t *cur; /* the chunk tw_stream_next() gave */
 	uint64_t fed; /* bytes produced so far */
-	struct image_digest blob_digest, diff_id;
-	uint64_t blob_size;
 	uint64_t nentries;
 	char last_name[256]; /* for messages about the next, unreadable header */
 
@@ -570,8 +568,7 @@ static int finish_stream(struct image_tarwalk *tw)
 		return (int)n;
 	if (tw->skel && pend_flush(tw, tw->fed))
 		return tw->err;
-	tw_stream_result(tw->st, &d, &tw->blob_digest, &tw->blob_size);
-	tw->diff_id = d;
+	tw_stream_result(tw->st, &d, NULL, NULL);
 	if (tw->opts.expect_diff_id && !image_digest_equal(&d, tw->opts.expect_diff_id)) {
 		log_err("layer %s: DiffID mismatch: config says %s, uncompressed tar hashes to %s",
 			tw->name, image_digest_format(tw->opts.expect_diff_id, want),
@@ -762,12 +759,7 @@ int image_tarwalk_result(struct image_tarwalk *tw, struct image_digest *diff_id,
 {
 	if (!tw->done)
 		return tw->err ? tw->err : -EINVAL;
-	if (diff_id)
-		*diff_id = tw->diff_id;
-	if (blob_digest)
-		*blob_digest = tw->blob_digest;
-	if (blob_size)
-		*blob_size = tw->blob_size;
+	tw_stream_result(tw->st, diff_id, blob_digest, blob_size);
 	if (tar_size)
 		*tar_size = tw->fed;
 	if (skel) {
