@@ -58,12 +58,16 @@ int fs_file_fd(struct fuse_file_info *fi)
 }
 
 static void reply_open(fuse_req_t req, struct fs *fs, struct fs_inode *n,
-		       struct fuse_file_info *fi, struct fs_fh *h)
+		       struct fuse_file_info *fi, struct fs_fh *h, bool wr)
 {
 	bool upper = h->lf->layer->index == 0 && !h->data_only;
-	int r;
+	int r = fs_pt_open(fs, n, h->lf->fd, upper, wr, &h->pt_id);
 
-	h->pt_id = fs_pt_open(fs, n, h->lf->fd, upper);
+	if (r) {
+		fh_drop(&h->hd);
+		fuse_reply_err(req, -r);
+		return;
+	}
 	fi->fh = (uint64_t)(uintptr_t)h;
 	/* Passthrough writes bypass this inode's page cache: a caching open
 	 * of upper data must not trust what an earlier one left there. */
@@ -93,6 +97,11 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (wr) {
 		if (fs->upper_fd < 0) {
 			fuse_reply_err(req, EROFS);
+			return;
+		}
+		ret = fs_pt_write_begin(fs, n);
+		if (ret) {
+			fuse_reply_err(req, -ret);
 			return;
 		}
 		pthread_rwlock_rdlock(&fs->rename_lock);
@@ -135,9 +144,11 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ret) {
 		free(h);
 		fuse_reply_err(req, -ret);
-		return;
+	} else {
+		reply_open(req, fs, n, fi, h, wr);
 	}
-	reply_open(req, fs, n, fi, h);
+	if (wr)
+		fs_pt_write_end(fs, n);
 }
 
 void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -169,7 +180,8 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	h->lf->layer = fs->layers[0];
 	h->lf->fd = fd;
 	node = fs_inode_from_id(fs, e.ino);
-	h->pt_id = fs_pt_open(fs, node, fd, true);
+	/* A new file: no lower data, never refused. */
+	(void)fs_pt_open(fs, node, fd, true, true, &h->pt_id);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = 1;
 	fi->noflush = h->pt_id != 0;

@@ -173,6 +173,9 @@ struct fs_inode {
 	unsigned pt_open;     /* in passthrough mode, all to backing pt_id */
 	unsigned cached_open; /* in caching mode */
 	int32_t pt_id;
+	bool pt_lower;	      /* pt_id is a lower file's: the data may not
+			       * change until the last such handle closes */
+	unsigned pt_writers;  /* write-opens and truncates under way */
 };
 
 struct fs {
@@ -185,7 +188,9 @@ struct fs {
 	double timeout;
 	bool writeback; /* FUSE_CAP_WRITEBACK_CACHE granted (fs/ops.c init) */
 	bool pt_offered; /* the kernel offered FUSE_PASSTHROUGH (INIT) */
-	bool pt;	 /* atomic: passthrough accepted and still working */
+	bool pt;	 /* passthrough accepted at INIT */
+	bool pt_up;	 /* atomic: ... for upper files, still working */
+	bool pt_lo;	 /* atomic: ... for lower files, still working */
 	bool killpriv_offered; /* ... FUSE_HANDLE_KILLPRIV_V2 (INIT) */
 	bool killpriv;	       /* accepted (fs/killpriv.c) */
 	struct fs_readpool *rp; /* fs/readpool.c, NULL: reads on the worker */
@@ -275,6 +280,9 @@ void fs_inode_rekey(struct fs *fs, struct fs_inode *n, unsigned layer,
 /* The upper object (layer 0, st) lost its last name: make its node
  * unreachable by key, since the inode number can be reused. */
 void fs_inode_unhash(struct fs *fs, unsigned layer, const struct stat *st);
+/* Make n unreachable by key, so that the next lookup of its name makes a
+ * new node (fs/passthrough.c); n keeps its name for the handles it has. */
+void fs_inode_detach(struct fs *fs, struct fs_inode *n);
 void fs_inode_move(struct fs *fs, struct fs_inode *n,
 		   struct fs_inode *oldparent, const char *oldname,
 		   struct fs_inode *newparent, const char *newname);
@@ -514,11 +522,18 @@ void fs_wire_init_reply(void);
 void fs_wire_open_reply(int32_t id);
 bool fs_wire_kill_suidgid(void);
 
-/* fs/passthrough.c: FUSE passthrough of upper files (Linux 6.9+).
- * fs_pt_init() from the INIT op (true: leave the writeback cache off);
- * fs_pt_open() picks a handle's mode. */
+/* fs/passthrough.c: FUSE passthrough of upper and lower files (Linux
+ * 6.9+).  fs_pt_init() from the INIT op (true: leave the writeback cache
+ * off); fs_pt_open() picks a handle's mode (*id 0: caching);
+ * fs_pt_write_begin()/_end() bracket what may change a file's data
+ * (write-opens, truncates): while the file's lower data is open in
+ * passthrough mode begin detaches the node and returns -ESTALE, for the
+ * kernel to look the name up again and retry on a new node. */
 bool fs_pt_init(struct fs *fs);
-int32_t fs_pt_open(struct fs *fs, struct fs_inode *n, int fd, bool upper_data);
+int fs_pt_open(struct fs *fs, struct fs_inode *n, int fd, bool upper_data,
+	       bool wr, int32_t *id);
+int fs_pt_write_begin(struct fs *fs, struct fs_inode *n);
+void fs_pt_write_end(struct fs *fs, struct fs_inode *n);
 void fs_pt_release(struct fs *fs, struct fs_inode *n, int32_t id);
 
 /* fs/killpriv.c: with FUSE_HANDLE_KILLPRIV_V2 this daemon clears set-ID

@@ -421,6 +421,15 @@ void fs_inode_unhash(struct fs *fs, unsigned layer, const struct stat *st)
 	pthread_mutex_unlock(&fs->table_lock);
 }
 
+void fs_inode_detach(struct fs *fs, struct fs_inode *n)
+{
+	if (n == fs->root)
+		return;
+	pthread_mutex_lock(&fs->table_lock);
+	unhash_locked(fs, n);
+	pthread_mutex_unlock(&fs->table_lock);
+}
+
 void fs_inode_rekey(struct fs *fs, struct fs_inode *n, unsigned layer,
 		    const struct stat *st)
 {

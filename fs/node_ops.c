@@ -182,9 +182,16 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	pthread_rwlock_rdlock(&fs->rename_lock);
-	ret = do_setattr(req, fs, n, attr, to_set, fi);
-	pthread_rwlock_unlock(&fs->rename_lock);
+	/* A size change must not happen under a reader of the lower data
+	 * (fs/passthrough.c). */
+	ret = to_set & FUSE_SET_ATTR_SIZE ? fs_pt_write_begin(fs, n) : 0;
+	if (!ret) {
+		pthread_rwlock_rdlock(&fs->rename_lock);
+		ret = do_setattr(req, fs, n, attr, to_set, fi);
+		pthread_rwlock_unlock(&fs->rename_lock);
+		if (to_set & FUSE_SET_ATTR_SIZE)
+			fs_pt_write_end(fs, n);
+	}
 	if (!ret)
 		ret = fs_getattr_node(fs, n, &st);
 	if (ret)

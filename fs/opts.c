@@ -21,6 +21,7 @@ void fs_config_init(struct fs_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->fsync = true;
 	cfg->passthrough = true;
+	cfg->pt_lower = true;
 	cfg->read_threads = 2;
 	cfg->chunk_cache = FS_CHUNK_CACHE_DEFAULT;
 	cfg->timeout = 86400;
@@ -165,6 +166,27 @@ static int parse_bool(const char *opt, const char *v, bool *out)
 	return 0;
 }
 
+/* passthrough=1|0|upper: upper limits passthrough to upper files, so
+ * that no write-open ever has to wait for a reader of lower data
+ * (fs/passthrough.c). */
+static int parse_passthrough(struct fs_config *cfg, const char *opt,
+			     const char *v)
+{
+	if (v && !strcmp(v, "upper")) {
+		cfg->passthrough = true;
+		cfg->pt_lower = false;
+		return 0;
+	}
+	if (v && strcmp(v, "1") && strcmp(v, "0") && strcmp(v, "yes") &&
+	    strcmp(v, "no") && strcmp(v, "true") && strcmp(v, "false") &&
+	    strcmp(v, "on") && strcmp(v, "off")) {
+		log_err("%s: expected 1, 0 or upper, got '%s'", opt, v);
+		return -EINVAL;
+	}
+	cfg->pt_lower = true;
+	return parse_bool(opt, v, &cfg->passthrough);
+}
+
 static int add_fuse_opt(struct fs_config *cfg, const char *o)
 {
 	size_t old = cfg->fuse_opts ? strlen(cfg->fuse_opts) : 0;
@@ -236,7 +258,7 @@ static int parse_one(struct fs_config *cfg, char *opt)
 	if (!strcmp(opt, "metacopy"))
 		return parse_bool(opt, v, &cfg->metacopy);
 	if (!strcmp(opt, "passthrough"))
-		return parse_bool(opt, v, &cfg->passthrough);
+		return parse_passthrough(cfg, opt, v);
 	if (!strcmp(opt, "debug"))
 		return parse_bool(opt, v, &cfg->debug);
 	if (!strcmp(opt, "timeout")) {

@@ -49,8 +49,10 @@ struct fs_config {
 				 * files copy no data (kernel overlayfs's
 				 * metacopy format; off by default, since a
 				 * kernel mount then needs metacopy=on) */
-	bool passthrough;	/* passthrough=0 turns off FUSE passthrough of
-				 * upper files (on where the kernel has it) */
+	bool passthrough;	/* passthrough=0 turns off FUSE passthrough
+				 * (on where the kernel has it) */
+	bool pt_lower;		/* passthrough=1 (default): lower files too;
+				 * passthrough=upper: upper files only */
 	double timeout;		/* entry/attr/negative timeout, seconds */
 	bool foreground;	/* -f: do not daemonize */
 	bool debug;		/* -d / debug: libfuse debug output, implies -f */

@@ -1,11 +1,13 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
-# FUSE passthrough of upper files (fs/passthrough.c): with the daemon
-# stopped (SIGSTOP), an open upper file - created through the mount or
-# already in the upper - can still be read and written, because the kernel
-# goes to the upper file directly.  Then the same semantics with passthrough on and
-# off: copy-up while the lower file is open for reading (the kernel's
-# rule: no passthrough open while a caching one is open), sizes seen at
+# FUSE passthrough (fs/passthrough.c): with the daemon stopped (SIGSTOP),
+# an open upper file - created through the mount or already in the upper -
+# can still be read and written, and an open lower file read, because the
+# kernel goes to the file directly.  Then the same semantics with
+# passthrough on, upper-only and off: writing, truncating or O_TRUNC-opening
+# a lower file while it is open for reading (the kernel's rule: every open
+# of a file open in passthrough mode shares its backing file, so the
+# writer is sent to a new node), a hardlinked lower file, sizes seen at
 # once, ftruncate, MAP_SHARED writes, concurrent O_APPEND writers.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fs-lib.sh"
@@ -24,6 +26,10 @@ fresh() { # mount with OPTS in $1 over a new lower/upper
 	rm -rf "$T/l" "$T/u" "$T/w"
 	mkdir -p "$T/l" "$T/u" "$T/w" "$M"
 	echo lower > "$T/l/lf"
+	echo truncate-me > "$T/l/tf"
+	echo replace-me > "$T/l/of"
+	echo linked > "$T/l/h1"
+	ln "$T/l/h1" "$T/l/h2"
 	head -c 1048576 /dev/urandom > "$T/u/uf"
 	cp "$T/u/uf" "$T/uf.orig"
 	strata_mount "lowerdir=$T/l,upperdir=$T/u,workdir=$T/w$1" "$M"
@@ -40,12 +46,12 @@ if kernel_has_passthrough; then
 	# is SB_NOSEC with FUSE_HANDLE_KILLPRIV_V2 (fs/killpriv.c).
 	say "passthrough: I/O on open upper files with the daemon stopped"
 	fresh ""
-	exec 3<"$M/uf" 5<>"$M/created"
+	exec 3<"$M/uf" 4<"$M/lf" 5<>"$M/created"
 	printf created >&5 || fail "write to a created file"
 	stop_daemon
 	# Whatever needed the daemon would wait for it: run the reads aside,
 	# give them 10 s, and only then let the daemon go on.
-	( cat <&3 > "$T/read" &&
+	( cat <&3 > "$T/read" && cat <&4 > "$T/readl" &&
 	  python3 -c 'import os; os.pwrite(5, b"C", 0)' &&
 	  python3 -c 'import os; os.write(1, os.pread(5, 100, 0))' > "$T/read5" &&
 	  : > "$T/done" ) &
@@ -58,8 +64,9 @@ if kernel_has_passthrough; then
 	cont_daemon
 	wait "$io" || fail "reads of passthrough files failed"
 	[ -n "$early" ] || fail "I/O on open upper files waited for the (stopped) daemon"
-	exec 3<&- 5>&-
+	exec 3<&- 4<&- 5>&-
 	cmp "$T/read" "$T/uf.orig" || fail "data read through passthrough"
+	assert_eq "$(cat "$T/readl")" lower "lower file read through passthrough"
 	assert_eq "$(cat "$T/read5")" Created "read of a file created through the mount"
 	assert_eq "$(cat "$T/u/created")" Created "writes landed in the upper"
 	strata_umount "$M"
@@ -67,7 +74,7 @@ else
 	say "SKIP passthrough check: kernel $(uname -r) has no FUSE passthrough"
 fi
 
-for opts in "" ",passthrough=0"; do
+for opts in "" ",passthrough=upper" ",passthrough=0"; do
 	say "semantics (options '$opts')"
 	fresh "$opts"
 	python3 - "$M" <<'PY' || fail "semantics with '$opts'"
@@ -86,6 +93,30 @@ os.close(wr)
 os.close(ro)
 check("after copy-up", open(m + "/lf", "rb").read(), b"lower\nmore\n")
 check("upper copy", open(m + "/../u/lf", "rb").read(), b"lower\nmore\n")
+# truncate(2) and an O_TRUNC open of lower files open for reading; the
+# readers' descriptors keep working
+ro = os.open(m + "/tf", os.O_RDONLY)
+check("lower read 2", os.pread(ro, 100, 0), b"truncate-me\n")
+os.truncate(m + "/tf", 5)
+check("after truncate", open(m + "/tf", "rb").read(), b"trunc")
+check("size after truncate", os.stat(m + "/tf").st_size, 5)
+os.pread(ro, 100, 0)
+os.fstat(ro)
+os.close(ro)
+ro = os.open(m + "/of", os.O_RDONLY)
+with open(m + "/of", "wb") as f:
+    f.write(b"new\n")
+check("after O_TRUNC open", open(m + "/of", "rb").read(), b"new\n")
+os.close(ro)
+# a hardlinked lower file written through one name while open through
+# the other: both names show the write
+ro = os.open(m + "/h1", os.O_RDONLY)
+check("hardlink read", os.pread(ro, 100, 0), b"linked\n")
+with open(m + "/h2", "ab") as f:
+    f.write(b"more\n")
+check("hardlink other name", open(m + "/h1", "rb").read(), b"linked\nmore\n")
+check("hardlink nlink", os.stat(m + "/h1").st_nlink, 2)
+os.close(ro)
 # and again, now that the data is in the upper
 with open(m + "/lf", "ab") as f:
     f.write(b"again\n")

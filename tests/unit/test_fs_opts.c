@@ -44,6 +44,7 @@ static void test_flags_and_ignored(void **state)
 	fs_config_init(&c);
 	assert_true(c.fsync);
 	assert_true(c.passthrough);
+	assert_true(c.pt_lower);
 	assert_int_equal((int)c.read_threads, 2);
 	assert_int_equal(fs_config_parse_opts(&c,
 		"lowerdir=/a,squash_to_root,noacl,redirect_dir=off,fast_ino=1,timeout=5,squash_to_uid=7,passthrough=0,read_threads=0"), 0);
@@ -55,6 +56,13 @@ static void test_flags_and_ignored(void **state)
 	assert_int_equal((int)c.squash_gid, -1);
 	assert_true(c.timeout == 5);
 	assert_null(c.fuse_opts);
+	/* upper: passthrough of upper files only; a later 1 means both */
+	assert_int_equal(fs_config_parse_opts(&c, "passthrough=upper"), 0);
+	assert_true(c.passthrough);
+	assert_false(c.pt_lower);
+	assert_int_equal(fs_config_parse_opts(&c, "passthrough=1"), 0);
+	assert_true(c.passthrough);
+	assert_true(c.pt_lower);
 	fs_config_release(&c);
 }
 
@@ -77,6 +85,7 @@ static void test_bad_values(void **state)
 	assert_int_equal(fs_config_parse_opts(&c, "lowerdir="), -EINVAL);
 	assert_int_equal(fs_config_parse_opts(&c, "fsync=maybe"), -EINVAL);
 	assert_int_equal(fs_config_parse_opts(&c, "passthrough=2"), -EINVAL);
+	assert_int_equal(fs_config_parse_opts(&c, "passthrough=lower"), -EINVAL);
 	assert_int_equal(fs_config_parse_opts(&c, "read_threads=65"), -EINVAL);
 	assert_int_equal(fs_config_parse_opts(&c, "read_threads=x"), -EINVAL);
 	assert_int_equal(fs_config_parse_opts(&c, "uidmapping=0:1000"), -EINVAL);
