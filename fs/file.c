@@ -271,9 +271,11 @@ void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * it would send FLUSH; locks are the kernel's own (no setlk op).
 	 * ENOSYS tells it to stop sending FLUSH: one request less per
 	 * close.  Only deferred errors of an upper filesystem that reports
-	 * write errors at close (NFS) go unseen.  The same with passthrough:
-	 * writes reach the upper file from write() itself. */
-	if (fs_from_req(req)->writeback || fs_from_req(req)->pt) {
+	 * write errors at close (NFS) go unseen.  The same with passthrough
+	 * of upper files: writes reach the upper file from write() itself
+	 * (a mount with upper limits passes through lower files only). */
+	if (fs_from_req(req)->writeback ||
+	    (fs_from_req(req)->pt && !fs_from_req(req)->quota)) {
 		fuse_reply_err(req, ENOSYS);
 		return;
 	}

@@ -211,8 +211,9 @@ int fs_wire_install(struct fs *fs)
 {
 	int r;
 
-	/* Both pieces are about writing; a read-only mount needs neither. */
-	if (fs->upper_fd < 0)
+	/* Kill flags are about writing; passthrough serves read-only
+	 * mounts too (fs/passthrough.c). */
+	if (fs->upper_fd < 0 && !(fs->cfg.passthrough && fs->cfg.pt_lower))
 		return 0;
 	r = fuse_session_custom_io(fs->se, &w_io, fuse_session_fd(fs->se));
 	if (r < 0) {

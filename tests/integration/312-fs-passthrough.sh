@@ -40,35 +40,60 @@ on_cleanup '[ -z "$stopped" ] || kill -CONT "$stopped" 2>/dev/null'
 stop_daemon() { kill -STOP "$_fs_pid"; stopped=$_fs_pid; }
 cont_daemon() { kill -CONT "$_fs_pid"; stopped=; }
 
+# while_stopped OPEN IO: a child shell runs OPEN (opening descriptors)
+# with the daemon running, then IO once the daemon is stopped; whatever
+# needed the daemon would wait for it, so IO gets 10 s before the daemon
+# goes on.  Only the child holds the descriptors: a close (FLUSH) in this
+# shell could wait for the stopped daemon.  Sets early=1 when IO was done
+# in time; returns the child's status.
+while_stopped() {
+	rm -f "$T/opened" "$T/stopped" "$T/done"
+	( eval "$1" && : > "$T/opened" &&
+	  while [ ! -e "$T/stopped" ]; do sleep 0.05; done &&
+	  eval "$2" && : > "$T/done" ) &
+	io=$!
+	for _ in $(seq 200); do
+		[ -e "$T/opened" ] || ! kill -0 "$io" 2>/dev/null && break
+		sleep 0.05
+	done
+	[ -e "$T/opened" ] || { wait "$io"; return 1; }
+	stop_daemon
+	: > "$T/stopped"
+	for _ in $(seq 200); do
+		[ -e "$T/done" ] || ! kill -0 "$io" 2>/dev/null && break
+		sleep 0.05
+	done
+	[ -e "$T/done" ] && early=1 || early=
+	cont_daemon
+	wait "$io"
+}
+
 if kernel_has_passthrough; then
 	# The first write() of a file asks the daemon for security.capability
 	# (the kernel's file_remove_privs); later ones do not, as the mount
 	# is SB_NOSEC with FUSE_HANDLE_KILLPRIV_V2 (fs/killpriv.c).
 	say "passthrough: I/O on open upper files with the daemon stopped"
 	fresh ""
-	exec 3<"$M/uf" 4<"$M/lf" 5<>"$M/created"
-	printf created >&5 || fail "write to a created file"
-	stop_daemon
-	# Whatever needed the daemon would wait for it: run the reads aside,
-	# give them 10 s, and only then let the daemon go on.
-	( cat <&3 > "$T/read" && cat <&4 > "$T/readl" &&
-	  python3 -c 'import os; os.pwrite(5, b"C", 0)' &&
-	  python3 -c 'import os; os.write(1, os.pread(5, 100, 0))' > "$T/read5" &&
-	  : > "$T/done" ) &
-	io=$!
-	for _ in $(seq 200); do
-		[ -e "$T/done" ] && break
-		sleep 0.05
-	done
-	[ -e "$T/done" ] && early=1 || early=
-	cont_daemon
-	wait "$io" || fail "reads of passthrough files failed"
+	while_stopped 'exec 3<"$M/uf" 4<"$M/lf" 5<>"$M/created" &&
+		printf created >&5' \
+		'cat <&3 > "$T/read" && cat <&4 > "$T/readl" &&
+		python3 -c "import os; os.pwrite(5, b\"C\", 0)" &&
+		python3 -c "import os; os.write(1, os.pread(5, 100, 0))" > "$T/read5"' ||
+		fail "reads of passthrough files failed"
 	[ -n "$early" ] || fail "I/O on open upper files waited for the (stopped) daemon"
-	exec 3<&- 4<&- 5>&-
 	cmp "$T/read" "$T/uf.orig" || fail "data read through passthrough"
 	assert_eq "$(cat "$T/readl")" lower "lower file read through passthrough"
 	assert_eq "$(cat "$T/read5")" Created "read of a file created through the mount"
 	assert_eq "$(cat "$T/u/created")" Created "writes landed in the upper"
+	strata_umount "$M"
+
+	# A mount without an upper passes its (lower) files through too.
+	say "passthrough: a read-only mount, daemon stopped"
+	strata_mount "lowerdir=$T/l" "$M"
+	while_stopped 'exec 4<"$M/lf"' 'cat <&4 > "$T/readro"' ||
+		fail "read of a passthrough file on a read-only mount failed"
+	[ -n "$early" ] || fail "a read on a read-only mount waited for the (stopped) daemon"
+	assert_eq "$(cat "$T/readro")" lower "read on a read-only mount"
 	strata_umount "$M"
 else
 	say "SKIP passthrough check: kernel $(uname -r) has no FUSE passthrough"
