@@ -151,18 +151,27 @@ bad:
 	return -EINVAL;
 }
 
-static int parse_bool(const char *opt, const char *v, bool *out)
+/* 1, 0 or -1 (not a boolean); no value means 1. */
+static int bool_value(const char *v)
 {
 	if (!v || !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "true") ||
 	    !strcmp(v, "on"))
-		*out = true;
-	else if (!strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "false") ||
-		 !strcmp(v, "off"))
-		*out = false;
-	else {
+		return 1;
+	if (!strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "false") ||
+	    !strcmp(v, "off"))
+		return 0;
+	return -1;
+}
+
+static int parse_bool(const char *opt, const char *v, bool *out)
+{
+	int b = bool_value(v);
+
+	if (b < 0) {
 		log_err("%s: expected 0 or 1, got '%s'", opt, v);
 		return -EINVAL;
 	}
+	*out = b;
 	return 0;
 }
 
@@ -172,19 +181,16 @@ static int parse_bool(const char *opt, const char *v, bool *out)
 static int parse_passthrough(struct fs_config *cfg, const char *opt,
 			     const char *v)
 {
-	if (v && !strcmp(v, "upper")) {
-		cfg->passthrough = true;
-		cfg->pt_lower = false;
-		return 0;
-	}
-	if (v && strcmp(v, "1") && strcmp(v, "0") && strcmp(v, "yes") &&
-	    strcmp(v, "no") && strcmp(v, "true") && strcmp(v, "false") &&
-	    strcmp(v, "on") && strcmp(v, "off")) {
+	bool upper = v && !strcmp(v, "upper");
+	int b = upper ? 1 : bool_value(v);
+
+	if (b < 0) {
 		log_err("%s: expected 1, 0 or upper, got '%s'", opt, v);
 		return -EINVAL;
 	}
-	cfg->pt_lower = true;
-	return parse_bool(opt, v, &cfg->passthrough);
+	cfg->passthrough = b;
+	cfg->pt_lower = !upper;
+	return 0;
 }
 
 static int add_fuse_opt(struct fs_config *cfg, const char *o)

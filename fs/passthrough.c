@@ -80,11 +80,12 @@ static int32_t backing_open(struct fs *fs, int fd, bool upper)
 	if (!(r < 0 && errno == EMFILE)) {
 		/* Refused for this kind of file (a kernel without
 		 * passthrough, a stacked filesystem): cached I/O from now. */
-		log_warn("passthrough: backing open of %s file: %s; its "
-			 "reads%s go through the daemon",
+		log_warn("passthrough: backing open of %s file: %s; from now "
+			 "on %s files are %s through the daemon",
 			 upper ? "an upper" : "a lower",
 			 r < 0 ? strerror(errno) : "bad id",
-			 upper ? " and writes of upper files" : " of lower files");
+			 upper ? "upper" : "lower",
+			 upper ? "read and written" : "read");
 		__atomic_store_n(upper ? &fs->pt_up : &fs->pt_lo, false,
 				 __ATOMIC_RELAXED);
 	}
